@@ -5,6 +5,7 @@
 //   REWARDLENS_BLAS=off      build without OpenBLAS (rewardlens's own GEMM)
 //   REWARDLENS_BUILD_DIR=dir build into dir instead of build/ (cmake-js only)
 //   REWARDLENS_NATIVE_ARCH=off  portable code instead of -march=native
+//   REWARDLENS_BUILDER=node-gyp  skip cmake-js and build with node-gyp (CPU only, fallback GEMM)
 //   REWARDLENS_SKIP_BUILD=1  do nothing (use a prebuilt addon)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -50,13 +51,21 @@ function nodeGyp() {
     if (!existsSync(guess)) return 'node-gyp not found';
     bin = guess;
   }
-  return run(process.execPath, [bin, 'rebuild']);
+  // Build against the running Node's own headers (offline: no header download).
+  const args = [bin, 'rebuild'];
+  const prefix = join(dirname(process.execPath), '..');
+  const nodedir = env.npm_config_nodedir || (existsSync(join(prefix, 'include', 'node', 'node.h')) ? prefix : '');
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  return run(process.execPath, args);
 }
 
-let err = cmakeJs();
-if (err === null) process.exit(0);
-failures.push(`cmake-js: ${err}`);
-console.error('rewardlens: cmake-js build failed, trying node-gyp (CPU only, fallback GEMM)');
+let err;
+if (env.REWARDLENS_BUILDER !== 'node-gyp') {
+  err = cmakeJs();
+  if (err === null) process.exit(0);
+  failures.push(`cmake-js: ${err}`);
+  console.error('rewardlens: cmake-js build failed, trying node-gyp (CPU only, fallback GEMM)');
+}
 err = nodeGyp();
 if (err === null) process.exit(0);
 failures.push(`node-gyp: ${err}`);

@@ -1,0 +1,65 @@
+// rewardlens: cosine similarity between two sets of row vectors, reduced while streaming.
+//
+// cos(a, b) = <a, b> / (|a| |b|) for every row a of A [n1,d] and row b of B [n2,d]. A row whose
+// norm is 0 is defined to have cosine 0 with every row (including another zero row), so the
+// matrix is always finite for finite inputs. Rows are normalised once, then A·Bᵀ is computed a
+// tile at a time through rl::sgemm and each tile is reduced while it is still in cache; the
+// n1×n2 matrix is never held unless the caller passes a buffer for it.
+//
+// Reductions (all deterministic whatever the thread count; ties go to the smallest index):
+//   row_max[i], row_argmax[i]  max over B's rows of cos(A_i, B_j), and the j attaining it
+//   col_max[j], col_argmax[j]  max over A's rows of cos(A_i, B_j), and the i attaining it
+//   top[0..k)                  the k largest entries of the whole matrix as (a, b, cos), sorted by
+//                              cos descending, then a ascending, then b ascending
+//   mmcs                       mean over i of row_max[i] (the paper's Eq. 2, A = D, B = D′)
+// Values come from float32 arithmetic and can exceed 1 by a few ulps (they are not clamped).
+//
+// Memory: O((n1 + n2)·d) for the normalised copies, O(threads·n2) for per-thread column maxima,
+// one tile of about kCosineTileElems floats, and O(threads·top_k) for the top-k candidates.
+#pragma once
+#include <cstdint>
+
+#include "rewardlens/status.h"
+
+namespace rl {
+
+// Tile of A·Bᵀ reduced at once: up to kCosineTileCols rows of B, and as many rows of A as keep the
+// tile near kCosineTileElems floats (2 MiB: one core's L2 on the machines we tune for, a small
+// part of L3 elsewhere), at least kCosineTileMinRows. E.g. n2 ≥ 2048 → 256 × 2048 tiles;
+// n2 = 1024 → 512 × 1024; n2 = 512 → 1024 × 512.
+constexpr int64_t kCosineTileElems = int64_t{1} << 19;
+constexpr int64_t kCosineTileCols = 2048;
+constexpr int64_t kCosineTileMinRows = 64;
+
+// One entry of the top-k list.
+struct CosinePair {
+  int64_t a;  // row of A
+  int64_t b;  // row of B
+  float cos;  // cos(A_a, B_b)
+};
+
+// Where cosine_stats writes its results. Any pointer may be null to skip that output (a null
+// col_max and col_argmax skip the column reductions; top_k = 0 skips the top-k search).
+struct CosineOutputs {
+  float* row_max = nullptr;       // [n1]
+  int32_t* row_argmax = nullptr;  // [n1]
+  float* col_max = nullptr;       // [n2]
+  int32_t* col_argmax = nullptr;  // [n2]
+  CosinePair* top = nullptr;      // [top_k], required when top_k > 0
+  int64_t top_k = 0;              // 0 ≤ top_k ≤ n1·n2
+  double* mmcs = nullptr;         // scalar
+  float* full = nullptr;          // [n1,n2] the whole cosine matrix, written only when non-null
+};
+
+// out[n,d] = inp[n,d] with every row scaled to unit L2 norm (norms accumulated in double);
+// a zero row stays zero. out may equal inp.
+void normalize_rows(float* out, const float* inp, int64_t n, int64_t d);
+
+// A is [n1,d], B is [n2,d], both row-major and finite; n1, n2 < 2^31, d ≥ 1.
+Status cosine_stats(const float* A, int64_t n1, const float* B, int64_t n2, int64_t d,
+                    const CosineOutputs& out);
+
+// MMCS(A, B) = mean over A's rows of the max cosine to any row of B (Eq. 2). Not symmetric.
+Status mmcs(const float* A, int64_t n1, const float* B, int64_t n2, int64_t d, double* result);
+
+}  // namespace rl

@@ -1,0 +1,48 @@
+// The rewardlens command line (yargs). Each command lives in its own file; errors print one line
+// (the message names the file, field or argument) and set a non-zero exit code, never a stack dump.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { benchKernels } from '../bench/kernels.js';
+import { runtime } from '../native.js';
+import { mmcsBuilder, mmcsCommand } from './mmcs.js';
+import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('rewardlens')
+    .usage('$0 <command> [options]\n\nInterpret the reward model an RLHF-tuned language model learned, with sparse autoencoders.')
+    .command('sae', 'sparse autoencoders', (y) =>
+      y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
+        .demandCommand(1, 'Name a sae subcommand: train'))
+    .command('mmcs <a> <b>', 'mean max cosine similarity between two dictionaries, and the top-k matched features', mmcsBuilder, mmcsCommand)
+    .command('bench', 'benchmarks, with a PyTorch peer measured in the same run', (y) =>
+      y.command('kernels', 'SAE step, MMCS and PPO loss kernels', (yy) => yy
+        .option('case', { type: 'string', array: true, choices: ['sae_step', 'mmcs', 'ppo_loss'], describe: 'only these cases' })
+        .option('peer', { type: 'boolean', default: true, describe: 'measure the PyTorch peer (--no-peer to skip)' }),
+      async (args) => {
+        await benchKernels({ cases: args.case as string[] | undefined, peer: args.peer });
+      })
+        .demandCommand(1, 'Name a bench subcommand: kernels'))
+    .command('info', 'version, GEMM backend and threads of the native addon', {}, () => {
+      const rt = runtime();
+      process.stdout.write(JSON.stringify({ version: rt.version(), gemm: rt.gemmBackend(), openblas: rt.hasOpenblas(), threads: rt.numThreads() }) + '\n');
+    })
+    .demandCommand(1, 'Name a command (see --help)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`${y.help ? '' : ''}rewardlens: ${msg}\nRun with --help for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch((err: unknown) => {
+  const e = err as Error;
+  process.stderr.write(`rewardlens: ${e?.message ?? String(err)}\n`);
+  if (process.env.REWARDLENS_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,40 @@
+// `rewardlens mmcs A B`: mean max cosine similarity of two dictionaries and their best-matched features.
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { invalidRange } from '../errors.js';
+import { cosineStats } from '../interpret/cosine.js';
+import { readDictionary } from '../sae/saelens.js';
+
+export interface MmcsArgs { a: string; b: string; topK: number; json: boolean }
+
+export function mmcsBuilder(y: Argv): Argv<MmcsArgs> {
+  return y
+    .positional('a', { type: 'string', demandOption: true, describe: 'dictionary A: a SAELens folder or a safetensors file with W_dec [n,d]' })
+    .positional('b', { type: 'string', demandOption: true, describe: 'dictionary B (same d)' })
+    .option('top-k', { type: 'number', default: 10, describe: 'features of A with the highest max cosine to B' })
+    .option('json', { type: 'boolean', default: false }) as unknown as Argv<MmcsArgs>;
+}
+
+export interface MmcsResult { mmcs: number; top: { a: number; b: number; cos: number }[] }
+
+/** MMCS(A, B) = mean over A's features of the max cosine to any feature of B, and A's top-k features. */
+export async function mmcsOfDictionaries(pathA: string, pathB: string, topK: number): Promise<MmcsResult> {
+  const A = readDictionary(pathA);
+  const B = readDictionary(pathB);
+  if (A.d !== B.d) throw invalidRange(`dictionaries of the same width (A has d=${A.d})`, 'B', `d=${B.d} in ${pathB}`);
+  if (!Number.isInteger(topK) || topK < 0) throw invalidRange('a non-negative integer', '--top-k', String(topK));
+  const stats = await cosineStats(A.W_dec, B.W_dec, A.d, { topK: 0 });
+  const order = Array.from({ length: A.n }, (_, i) => i).sort((i, j) => stats.rowMax[j] - stats.rowMax[i] || i - j);
+  const top = order.slice(0, Math.min(topK, A.n)).map((i) => ({ a: i, b: stats.rowArgmax[i], cos: stats.rowMax[i] }));
+  return { mmcs: stats.mmcs, top };
+}
+
+export async function mmcsCommand(args: ArgumentsCamelCase<MmcsArgs>): Promise<void> {
+  const r = await mmcsOfDictionaries(args.a, args.b, args.topK);
+  if (args.json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  const lines = [`MMCS ${r.mmcs.toFixed(6)}`, '', 'rank  feature A  feature B  cosine'];
+  r.top.forEach((p, k) => lines.push(`${String(k + 1).padStart(4)}  ${String(p.a).padStart(9)}  ${String(p.b).padStart(9)}  ${p.cos.toFixed(6)}`));
+  process.stdout.write(lines.join('\n') + '\n');
+}
