@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
 import { runtime } from '../native.js';
+import { demoBuilder, demoCommand } from './demo.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
 
@@ -11,6 +12,7 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('rewardlens')
     .usage('$0 <command> [options]\n\nInterpret the reward model an RLHF-tuned language model learned, with sparse autoencoders.')
+    .command('demo', 'run the method end to end on built-in synthetic data (CPU, seconds)', demoBuilder, demoCommand)
     .command('sae', 'sparse autoencoders', (y) =>
       y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
         .demandCommand(1, 'Name a sae subcommand: train'))

@@ -31,18 +31,20 @@ void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, 
 Status adamw_step_checked(float* param, const float* grad, float* m, float* v, int64_t n,
                           const AdamWHyper& h, int64_t t);
 
-// Σ over tensors i, elements k of x[i][k]², accumulated in double; x[i] is [sizes[i]].
+// *out = Σ over tensors i, elements k of x[i][k]², accumulated in double; x[i] is [sizes[i]].
 // Deterministic whatever the thread count (fixed-size chunks summed in a fixed order).
-double grad_norm_sq(const float* const* x, const int64_t* sizes, int64_t count);
+Status grad_norm_sq(const float* const* x, const int64_t* sizes, int64_t count, double* out);
 
 // x[n] *= s.
 void scale(float* x, int64_t n, float s);
 
 // Global-norm clipping over `count` tensors: norm = sqrt(grad_norm_sq); when norm > max_norm
-// (and is finite) every tensor is scaled by max_norm / (norm + 1e-6). Returns the norm before
-// clipping, like torch.nn.utils.clip_grad_norm_ (which also scales, by a factor ≥ 1 − 1e-6/norm,
-// when norm ≤ max_norm; this one leaves the gradients untouched there).
-double clip_grad_norm(float* const* x, const int64_t* sizes, int64_t count, double max_norm);
+// (and is finite) every tensor is scaled by max_norm / (norm + 1e-6). *norm_out gets the norm
+// before clipping, like torch.nn.utils.clip_grad_norm_ (which also scales, by a factor
+// ≥ 1 − 1e-6/norm, when norm ≤ max_norm; this one leaves the gradients untouched there). A
+// non-finite norm (a NaN or Inf gradient) is returned as is and nothing is scaled.
+Status clip_grad_norm(float* const* x, const int64_t* sizes, int64_t count, double max_norm,
+                      double* norm_out);
 
 // Optimiser state for a list of tensors, held in one allocation per moment (llm.c style): tensor
 // i's moments are m[offsets[i] .. offsets[i] + sizes[i]) and likewise v.
