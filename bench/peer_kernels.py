@@ -73,7 +73,9 @@ def ppo_loss(shape, repeats):
     logits = torch.randn(B, T, V, generator=g).requires_grad_(True)
     targets = torch.randint(0, V, (B, T), generator=g)
     mask = torch.ones(B, T)
-    old_logp = -torch.rand(B, T, generator=g) * 10
+    with torch.no_grad():  # old log-probs near the current ones: ratios inside the clip range
+        old_logp = torch.log_softmax(logits, -1).gather(2, targets.unsqueeze(-1)).squeeze(-1)
+        old_logp += 0.01 * torch.sin(torch.arange(B * T, dtype=torch.float32)).view(B, T)
     values = torch.randn(B, T, generator=g).requires_grad_(True)
     old_values = values.detach() + 0.1 * torch.randn(B, T, generator=g)
     adv = torch.randn(B, T, generator=g)

@@ -1,16 +1,18 @@
 // Cosine similarity between the rows of A [n1,d] and B [n2,d], reduced tile by tile.
 //
-// 1. normalise the rows of A and B once (An, Bn; a zero row stays zero, so its cosines are 0);
-// 2. for each tile [i0, i0+tm) × [j0, j0+tn): C = An[i0:] · Bn[j0:]ᵀ through rl::sgemm, into a
-//    2 MiB scratch tile (or straight into the caller's full matrix when one is asked for);
-// 3. reduce the tile at once, its rows split over the OpenMP threads: the row max/argmax, per-thread
-//    column max/argmax, per-thread top-k heaps. Partial results are merged at the end with a total
-//    order (value, then smaller index), so nothing depends on how rows were split over threads.
+// 1. one read-only pass for the inverse row norms ia [n1], ib [n2] (0 for a zero row, so its
+//    cosines are 0), which also finds NaN/Inf entries;
+// 2. for each tile [i0, i0+tm) × [j0, j0+tn): C = A[i0:] · B[j0:]ᵀ through rl::sgemm, on the rows
+//    as given (no copies), into a 2 MiB scratch tile (or straight into the caller's full matrix);
+//    rows of extreme norm (outside [1e-15, 1e15]) switch to normalised copies instead;
+// 3. reduce the tile at once, its rows split over the OpenMP threads: scale each row into cosines
+//    (c·ia·ib), then the row max/argmax, per-thread column max/argmax, per-thread top-k heaps.
+//    Partial results are merged at the end with a total order (value, then smaller index), so
+//    nothing depends on how rows were split over threads.
 #include "rewardlens/cosine.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <new>
 #include <string>
@@ -21,12 +23,19 @@
 #endif
 
 #include "rewardlens/gemm.h"
+#include "rewardlens/runtime.h"
 
 namespace rl {
 
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Rows whose norms all lie in this range are multiplied as they are: every dot product and partial
+// sum is then at most 1e30 in size (no float32 overflow), and a product lost to underflow (below
+// ~1e-38) is negligible next to |a|·|b| ≥ 1e-30. Otherwise normalised copies are multiplied.
+constexpr double kRawNormMin = 1e-15;
+constexpr double kRawNormMax = 1e15;
 
 // The order of the top-k list: larger cos first, then smaller a, then smaller b.
 inline bool ranks_before(const CosinePair& x, const CosinePair& y) {
@@ -57,6 +66,37 @@ struct TopK {
   }
 };
 
+// max of x[n] (−inf when n = 0), in kLanes independent lanes so that it vectorises without a
+// serial dependency through one accumulator.
+inline float max_of(const float* x, int64_t n) {
+  constexpr int64_t kLanes = 32;
+  float acc[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) acc[l] = kNegInf;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
+  }
+  float m = kNegInf;
+  for (int64_t l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+// The first j with x[j] == v, or n: blocks of 64 compared at once, then the hit block scanned.
+inline int64_t first_equal(const float* x, int64_t n, float v) {
+  constexpr int64_t kBlock = 64;
+  int64_t j = 0;
+  for (; j + kBlock <= n; j += kBlock) {
+    int hit = 0;
+#pragma omp simd reduction(| : hit)
+    for (int64_t l = 0; l < kBlock; ++l) hit |= x[j + l] == v;
+    if (hit) break;
+  }
+  while (j < n && !(x[j] == v)) ++j;
+  return j;
+}
+
 // Per-thread partial results: column maxima over the rows this thread reduced, and its top-k.
 struct ThreadPartial {
   std::vector<float> col_max;    // [n2]
@@ -64,23 +104,27 @@ struct ThreadPartial {
   TopK top;
 };
 
-// Reduce rows [r0, r1) of one tile. c is the tile: row r holds cos(A_{i0+r}, B_{j0+j}) at
-// c[r*ldc + j], j < tn. row_max/row_arg are [n1] (this thread owns rows i0+r0 .. i0+r1-1).
-void reduce_tile_rows(const float* c, int64_t ldc, int64_t i0, int64_t j0, int64_t tn, int64_t r0,
-                      int64_t r1, float* row_max, int32_t* row_arg, bool do_cols,
-                      ThreadPartial* part) {
+// Reduce rows [r0, r1) of one tile. c is the tile: row r holds <A_{i0+r}, B_{j0+j}> at
+// c[r*ldc + j], j < tn, and is first scaled in place into the cosine, using ia [n1] and ib [n2]
+// (inverse row norms). row_max/row_arg are [n1] (this thread owns rows i0+r0 .. i0+r1-1).
+void reduce_tile_rows(float* c, int64_t ldc, int64_t i0, int64_t j0, int64_t tn, int64_t r0,
+                      int64_t r1, const float* ia, const float* ib, float* row_max,
+                      int32_t* row_arg, bool do_cols, ThreadPartial* part) {
+  const float* ibt = ib + j0;  // [tn]
   for (int64_t r = r0; r < r1; ++r) {
-    const float* row = c + r * ldc;  // [tn]
+    float* row = c + r * ldc;  // [tn]
     const int64_t a = i0 + r;
+
+    // Dot products → cosines (in place: the full matrix, when asked for, holds cosines).
+    const float sa = ia[a];
+#pragma omp simd
+    for (int64_t j = 0; j < tn; ++j) row[j] = row[j] * (sa * ibt[j]);
 
     // Row: the max within this tile; tiles arrive in increasing j0, so a strict > keeps the
     // smallest index among equal maxima.
-    float m = kNegInf;
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < tn; ++j) m = std::max(m, row[j]);
+    const float m = max_of(row, tn);
     if (m > row_max[a]) {
-      int64_t jm = 0;
-      while (jm < tn && !(row[jm] == m)) ++jm;
+      const int64_t jm = first_equal(row, tn, m);
       if (jm < tn) {
         row_max[a] = m;
         row_arg[a] = static_cast<int32_t>(j0 + jm);
@@ -114,27 +158,88 @@ void reduce_tile_rows(const float* c, int64_t ldc, int64_t i0, int64_t j0, int64
   }
 }
 
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 // Split `n` into the fewest pieces of at most `cap`, of near-equal size; returns the piece size.
 int64_t balanced_piece(int64_t n, int64_t cap) {
   const int64_t pieces = (n + cap - 1) / cap;
   return (n + pieces - 1) / pieces;
 }
 
+// What a pass over the rows of X found (see inverse_norms).
+struct NormScan {
+  int64_t first_bad = -1;  // flat index of the first NaN/±Inf entry, or -1
+  bool raw_ok = true;      // every non-zero row norm lies in [kRawNormMin, kRawNormMax]
+};
+
+// inv[i] = 1/|X_i| (0 for a zero row), norms accumulated in double. X is [n,d], inv is [n].
+// The finiteness check is free: a row's sum of squares in double (at most 2^31 · (2^128)^2) is
+// finite exactly when every entry is.
+NormScan inverse_norms(float* inv, const float* X, int64_t n, int64_t d) {
+  int64_t first_bad_row = n;
+  int raw_ok = 1;
+#pragma omp parallel for schedule(static) reduction(min : first_bad_row) reduction(&& : raw_ok) \
+    num_threads(num_threads()) if (n * d >= 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const float* x = X + i * d;  // [d]
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < d; ++k) s += static_cast<double>(x[k]) * x[k];
+    if (!std::isfinite(s)) first_bad_row = std::min(first_bad_row, i);
+    const double norm = std::sqrt(s);
+    if (s > 0.0 && !(norm >= kRawNormMin && norm <= kRawNormMax)) raw_ok = 0;
+    inv[i] = s > 0.0 ? static_cast<float>(1.0 / norm) : 0.0f;
+  }
+  NormScan scan;
+  scan.raw_ok = raw_ok != 0;
+  if (first_bad_row < n) {
+    scan.first_bad = first_bad_row * d;
+    for (int64_t k = 0; k < d; ++k) {
+      if (!std::isfinite(X[first_bad_row * d + k])) {
+        scan.first_bad = first_bad_row * d + k;
+        break;
+      }
+    }
+  }
+  return scan;
+}
+
+// "NaN", "Infinity", "-Infinity" as JavaScript prints them.
+std::string js_number(float v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return std::to_string(v);
+}
+
+// The same message as src/validate.ts checkFinite.
+Status non_finite(const char* name, const float* x, int64_t at) {
+  return Status::Invalid(std::string("Expected finite values in ") + name + " for " + name +
+                         " but received " + js_number(x[at]) + " at index " + std::to_string(at));
+}
+
 Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2, int64_t d,
                          const CosineOutputs& out) {
-  // Normalised copies.
-  std::vector<float> An(static_cast<size_t>(n1 * d));  // [n1,d]
-  std::vector<float> Bn(static_cast<size_t>(n2 * d));  // [n2,d]
-  normalize_rows(An.data(), A, n1, d);
-  normalize_rows(Bn.data(), B, n2, d);
+  // Inverse row norms; the rows themselves go to the GEMM as they are.
+  std::vector<float> ia(static_cast<size_t>(n1));  // [n1]
+  std::vector<float> ib(static_cast<size_t>(n2));  // [n2]
+  const NormScan scan_a = inverse_norms(ia.data(), A, n1, d);
+  if (scan_a.first_bad >= 0) return non_finite("A", A, scan_a.first_bad);
+  const NormScan scan_b = inverse_norms(ib.data(), B, n2, d);
+  if (scan_b.first_bad >= 0) return non_finite("B", B, scan_b.first_bad);
+
+  // Rows of extreme norm: multiply normalised copies instead, and scale the products by 1
+  // (0 for zero rows, whose copies are zero anyway).
+  const float* Ag = A;  // [n1,d] what the GEMM multiplies
+  const float* Bg = B;  // [n2,d]
+  std::vector<float> An, Bn;
+  if (!scan_a.raw_ok || !scan_b.raw_ok) {
+    An.resize(static_cast<size_t>(n1 * d));
+    Bn.resize(static_cast<size_t>(n2 * d));
+    normalize_rows(An.data(), A, n1, d);
+    normalize_rows(Bn.data(), B, n2, d);
+    Ag = An.data();
+    Bg = Bn.data();
+    for (float& x : ia) x = x > 0.0f ? 1.0f : 0.0f;
+    for (float& x : ib) x = x > 0.0f ? 1.0f : 0.0f;
+  }
 
   // Tile shape (see cosine.h): tn ≤ kCosineTileCols rows of B, tm rows of A so tm·tn ≈ 2 MiB.
   const int64_t tn = balanced_piece(n2, kCosineTileCols);
@@ -145,7 +250,7 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
 
   std::vector<float> row_max_buf;
   std::vector<int32_t> row_arg_buf;
-  float* row_max = out.row_max;      // [n1]
+  float* row_max = out.row_max;       // [n1]
   int32_t* row_arg = out.row_argmax;  // [n1]
   if (row_max == nullptr) {
     row_max_buf.resize(static_cast<size_t>(n1));
@@ -159,7 +264,8 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
   std::fill(row_arg, row_arg + n1, 0);
 
   const bool do_cols = out.col_max != nullptr || out.col_argmax != nullptr;
-  const int nt = std::max(1, max_threads());
+  // rl::num_threads(), not the calling thread's OpenMP default: this may run on a libuv worker.
+  const int nt = std::max(1, num_threads());
   std::vector<ThreadPartial> parts(static_cast<size_t>(nt));
   for (auto& p : parts) {
     if (do_cols) {
@@ -167,6 +273,8 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
       p.col_arg.assign(static_cast<size_t>(n2), 0);
     }
     p.top.k = out.top_k;
+    // Reserved here: nothing may allocate (and so throw) inside the parallel regions below.
+    p.top.heap.reserve(static_cast<size_t>(out.top_k));
   }
 
   for (int64_t i0 = 0; i0 < n1; i0 += tm) {
@@ -175,8 +283,7 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
       const int64_t nj = std::min(tn, n2 - j0);
       float* c = out.full ? out.full + i0 * n2 + j0 : scratch.data();  // [mi,nj], row stride ldc
       const int64_t ldc = out.full ? n2 : nj;
-      sgemm(false, true, mi, nj, d, 1.0f, An.data() + i0 * d, d, Bn.data() + j0 * d, d, 0.0f, c,
-            ldc);
+      sgemm(false, true, mi, nj, d, 1.0f, Ag + i0 * d, d, Bg + j0 * d, d, 0.0f, c, ldc);
       // Rows of the tile split into nt contiguous ranges; range t goes to thread t.
       const bool par = nt > 1 && mi * nj >= 16384;
 #pragma omp parallel num_threads(nt) if (par)
@@ -190,15 +297,15 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
 #endif
         const int64_t r0 = mi * t / got;
         const int64_t r1 = mi * (t + 1) / got;
-        reduce_tile_rows(c, ldc, i0, j0, nj, r0, r1, row_max, row_arg, do_cols,
-                         &parts[static_cast<size_t>(t)]);
+        reduce_tile_rows(c, ldc, i0, j0, nj, r0, r1, ia.data(), ib.data(), row_max, row_arg,
+                         do_cols, &parts[static_cast<size_t>(t)]);
       }
     }
   }
 
   // Merge the per-thread columns: larger value, then smaller row index.
   if (do_cols) {
-#pragma omp parallel for schedule(static) if (n2 * nt >= 65536)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n2 * nt >= 65536)
     for (int64_t j = 0; j < n2; ++j) {
       float best = parts[0].col_max[static_cast<size_t>(j)];
       int32_t arg = parts[0].col_arg[static_cast<size_t>(j)];
@@ -247,7 +354,7 @@ Status check_shapes(const float* A, int64_t n1, const float* B, int64_t n2, int6
 }  // namespace
 
 void normalize_rows(float* out, const float* inp, int64_t n, int64_t d) {
-#pragma omp parallel for schedule(static) if (n * d >= 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n * d >= 65536)
   for (int64_t i = 0; i < n; ++i) {
     const float* x = inp + i * d;  // [d]
     float* y = out + i * d;        // [d]
@@ -268,6 +375,15 @@ Status cosine_stats(const float* A, int64_t n1, const float* B, int64_t n2, int6
                "cosine: expected 0 <= top_k <= n1·n2 = " + std::to_string(n1 * n2) +
                    " but received " + std::to_string(out.top_k));
   RL_CHECK_ARG(out.top_k == 0 || out.top != nullptr, "cosine: top must not be null when top_k > 0");
+  if (out.full) {
+    // The GEMM writes the matrix while it reads A and B: they must not share memory.
+    const auto overlaps = [&](const float* x, int64_t n) {
+      const auto lo = reinterpret_cast<uintptr_t>(out.full);
+      const auto hi = reinterpret_cast<uintptr_t>(out.full + n1 * n2);
+      return reinterpret_cast<uintptr_t>(x) < hi && lo < reinterpret_cast<uintptr_t>(x + n);
+    };
+    RL_CHECK_ARG(!overlaps(A, n1 * d) && !overlaps(B, n2 * d), "cosine: full must not overlap A or B");
+  }
   try {
     return cosine_stats_impl(A, n1, B, n2, d, out);
   } catch (const std::bad_alloc&) {

@@ -116,7 +116,7 @@ Status adamw_step_checked(float* param, const float* grad, float* m, float* v, i
   return Status::Ok();
 }
 
-Status check_list(const void* const* x, const int64_t* sizes, int64_t count) {
+static Status check_list(const void* const* x, const int64_t* sizes, int64_t count) {
   RL_CHECK_ARG(count >= 0, "grad norm: expected count >= 0 but received " + std::to_string(count));
   RL_CHECK_ARG(count == 0 || (x != nullptr && sizes != nullptr), "grad norm: null tensor list");
   for (int64_t i = 0; i < count; ++i) {

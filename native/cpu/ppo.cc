@@ -45,15 +45,13 @@ constexpr float kLogLo = -88.0f;
 
 constexpr int64_t kChunk = 2048;  // the online max/sum-exp works on 8 KB chunks, read twice from L1
 
-std::string index_text(int64_t i) { return std::to_string(i); }
-
 // Every mask entry 0 or 1; returns the count of ones through *sum.
 Status check_mask(const uint8_t* mask, int64_t n, const char* name, int64_t* sum) {
   int64_t s = 0;
   for (int64_t i = 0; i < n; i++) {
     if (mask[i] > 1) {
       return Status::Invalid(std::string("Expected 0/1 entries for ") + name + " but received " +
-                             std::to_string(mask[i]) + " at index " + index_text(i));
+                             std::to_string(mask[i]) + " at index " + std::to_string(i));
     }
     s += mask[i];
   }
@@ -72,13 +70,13 @@ Status check_targets(const int32_t* targets, int64_t n, int64_t V) {
     if (targets[i] < -1 || targets[i] >= V) {
       return Status::Invalid("Expected integers in [-1, " + std::to_string(V) +
                              ") for targets but received " + std::to_string(targets[i]) +
-                             " at index " + index_text(i));
+                             " at index " + std::to_string(i));
     }
   }
   return Status::Ok();
 }
 
-// A bad logit (NaN or +Infinity) in a row: its flat index, and a word for it.
+// The index of the first NaN or +Infinity in x[0..n), or −1.
 int64_t first_bad_in(const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     if (!(x[i] < std::numeric_limits<float>::infinity())) return i;
@@ -176,11 +174,11 @@ Status token_logprobs_forward(float* logp, float* entropy, float* lse, const flo
   if (bad_index != std::numeric_limits<int64_t>::max()) {
     const float v = logits[bad_index];
     return Status::Invalid(std::string("Expected no NaN or +Infinity (the logits contract) for logits but received ") +
-                           (std::isnan(v) ? "NaN" : "Infinity") + " at index " + index_text(bad_index));
+                           (std::isnan(v) ? "NaN" : "Infinity") + " at index " + std::to_string(bad_index));
   }
   if (empty_row != std::numeric_limits<int64_t>::max()) {
     return Status::Invalid("Expected at least one logit above -Infinity in each row for logits but received a row of -Infinity at row " +
-                           index_text(empty_row) + " (index " + index_text(empty_row * V) + ")");
+                           std::to_string(empty_row) + " (index " + std::to_string(empty_row * V) + ")");
   }
   return Status::Ok();
 }
@@ -332,8 +330,8 @@ Status check_ppo_config(const PpoLossConfig& cfg) {
   RL_CHECK_ARG(std::isfinite(cfg.cliprange_value) && cfg.cliprange_value >= 0,
                "Expected finite number >= 0 for clipRangeValue but received " + std::to_string(cfg.cliprange_value));
   RL_CHECK_ARG(std::isfinite(cfg.vf_coef), "Expected finite number for vfCoef but received " + std::to_string(cfg.vf_coef));
-  RL_CHECK_ARG(!std::isnan(cfg.ratio_threshold),
-               "Expected number for ratioThreshold but received NaN");
+  RL_CHECK_ARG(std::isfinite(cfg.ratio_threshold) && cfg.ratio_threshold > 0,
+               "Expected finite number > 0 for ratioThreshold but received " + std::to_string(cfg.ratio_threshold));
   return Status::Ok();
 }
 

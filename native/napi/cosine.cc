@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,11 @@ CosineCall Prepare(const Napi::CallbackInfo& info, bool stats, Napi::Object* res
   call.out.top_k = info.Length() > 3 && !info[3].IsUndefined()
                        ? GetInt(info[3], "topK", 0, cells)
                        : std::min<int64_t>(10, cells);
-  call.top->resize(static_cast<size_t>(call.out.top_k));
+  try {
+    call.top->resize(static_cast<size_t>(call.out.top_k));
+  } catch (const std::bad_alloc&) {  // a C++ exception other than Napi::Error would abort
+    throw Napi::Error::New(env, "cosine: out of memory for topK = " + std::to_string(call.out.top_k));
+  }
   call.out.top = call.top->data();
   if (info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull()) {
     auto full = GetF32(info[4], "full", cells);

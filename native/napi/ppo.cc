@@ -27,6 +27,15 @@ bool Overlaps(const void* a, size_t na, const void* b, size_t nb) {
   return a0 < b0 + nb && b0 < a0 + na;
 }
 
+// B·T·V as an element count, refusing products no typed array can hold (and int64 overflow).
+int64_t BigCount(Napi::Env env, int64_t B, int64_t T, int64_t V) {
+  if (B * T > (int64_t{1} << 53) / V) {
+    ThrowRange(env, "Expected B*T*V below 2^53 for shape but received B=" + std::to_string(B) +
+                        " T=" + std::to_string(T) + " V=" + std::to_string(V));
+  }
+  return B * T * V;
+}
+
 void CheckDisjoint(Napi::Env env, const char* out_name, const void* out, size_t out_bytes,
                    const char* in_name, const void* in, size_t in_bytes) {
   if (Overlaps(out, out_bytes, in, in_bytes)) {
@@ -41,7 +50,7 @@ Napi::Value TokenLogprobs(const Napi::CallbackInfo& info) {
   const int64_t B = GetInt(info[2], "B", 1, INT32_MAX);
   const int64_t T = GetInt(info[3], "T", 1, INT32_MAX);
   const int64_t V = GetInt(info[4], "V", 1, INT32_MAX);
-  auto logits = GetF32(info[0], "logits", B * T * V);
+  auto logits = GetF32(info[0], "logits", BigCount(env, B, T, V));
   auto targets = GetI32(info[1], "targets", B * T);
   const double temperature = GetNumber(info[5], "temperature");
   if (!(temperature > 0)) ThrowRange(env, "Expected finite number > 0 for temperature but received " + Describe(info[5]));
@@ -74,14 +83,14 @@ Napi::Value TokenLogprobsBackward(const Napi::CallbackInfo& info) {
   const int64_t B = GetInt(info[5], "B", 1, INT32_MAX);
   const int64_t T = GetInt(info[6], "T", 1, INT32_MAX);
   const int64_t V = GetInt(info[7], "V", 1, INT32_MAX);
-  auto logits = GetF32(info[0], "logits", B * T * V);
+  auto logits = GetF32(info[0], "logits", BigCount(env, B, T, V));
   auto targets = GetI32(info[1], "targets", B * T);
   auto lse = GetF32(info[2], "lse", B * T);
   auto dlogp = GetF32(info[3], "dlogp", B * T);
   auto dentropy = GetOptF32(info[4], "dentropy", B * T);
   const double temperature = GetNumber(info[8], "temperature");
   if (!(temperature > 0)) ThrowRange(env, "Expected finite number > 0 for temperature but received " + Describe(info[8]));
-  auto out = GetF32(info[9], "out", B * T * V);
+  auto out = GetF32(info[9], "out", BigCount(env, B, T, V));
   const size_t small = B * T * sizeof(float), big = B * T * V * sizeof(float);
   if (out.data != logits.data) CheckDisjoint(env, "out", out.data, big, "logits", logits.data, big);
   CheckDisjoint(env, "out", out.data, big, "targets", targets.data, B * T * sizeof(int32_t));
@@ -168,10 +177,10 @@ Napi::Value PpoLoss(const Napi::CallbackInfo& info) {
   auto mask = GetU8(info[6], "mask", n);
   auto entropy = GetOptF32(info[7], "entropy", n);
   rl::PpoLossConfig cfg;
-  cfg.cliprange = static_cast<float>(GetNumber(info[10], "cliprange"));
-  cfg.cliprange_value = static_cast<float>(GetNumber(info[11], "clipRangeValue"));
-  cfg.vf_coef = static_cast<float>(GetNumber(info[12], "vfCoef"));
-  cfg.ratio_threshold = static_cast<float>(GetNumber(info[13], "ratioThreshold"));
+  cfg.cliprange = GetNumber(info[10], "cliprange");
+  cfg.cliprange_value = GetNumber(info[11], "clipRangeValue");
+  cfg.vf_coef = GetNumber(info[12], "vfCoef");
+  cfg.ratio_threshold = GetNumber(info[13], "ratioThreshold");
   auto dlogp = GetF32(info[14], "dlogp", n);
   auto dvalues = GetF32(info[15], "dvalues", n);
   rl::PpoLossStats s;

@@ -61,7 +61,10 @@ async function timePpoLoss(shape: Record<string, number>, repeats: number): Prom
   for (let i = 0; i < targets.length; i++) targets[i] = (i * 7919) % V;
   const mask = new Float32Array(B * T).fill(1);
   const small = (seed: number, scale = 1) => gaussian(B * T, seed).map((v) => v * scale);
-  const oldLogp = small(5).map((v) => -Math.abs(v) * 5 - 8);
+  // Old log-probs near the current ones, so the ratio stays under the threshold and every
+  // position carries a gradient (a skipped minibatch would only zero-fill dlogits).
+  const first = await tokenLogprobs(logits, targets, { B, T, V });
+  const oldLogp = first.logp.map((v, i) => v + 0.01 * Math.sin(i));
   const values = small(6);
   const oldValues = values.map((v, i) => v + 0.1 * Math.sin(i));
   const advantages = small(7);
@@ -69,7 +72,8 @@ async function timePpoLoss(shape: Record<string, number>, repeats: number): Prom
   const shapeBT = { B, T };
   return medianMs(async () => {
     const { logp, entropy, lse } = await tokenLogprobs(logits, targets, { B, T, V });
-    const { dlogp } = ppoLoss({ logp, oldLogp, values, oldValues, advantages, returns, mask, entropy }, shapeBT, PPO_LOSS_DEFAULTS);
+    const { stats, dlogp } = ppoLoss({ logp, oldLogp, values, oldValues, advantages, returns, mask, entropy }, shapeBT, PPO_LOSS_DEFAULTS);
+    if (stats.skipped) throw new Error('bench ppo_loss: the ratio threshold skipped the minibatch; the backward would do no work');
     await tokenLogprobsBackward(logits, targets, lse, dlogp, { B, T, V }, { out: dlogits });
   }, repeats, 1);
 }

@@ -34,9 +34,9 @@ export async function main(argv: string[]): Promise<void> {
     .recommendCommands()
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`${y.help ? '' : ''}rewardlens: ${msg}\nRun with --help for usage.\n`);
+      process.stderr.write(`rewardlens: ${msg}\nRun with --help for usage.\n`);
       process.exit(2);
     })
     .parseAsync();

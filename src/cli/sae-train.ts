@@ -5,6 +5,7 @@ import { readActivations } from '../sae/activations-file.js';
 import { saveSaeFolder } from '../sae/saelens.js';
 import { trainSae } from '../sae/train.js';
 import type { SaeMetrics } from '../sae/sparse-autoencoder.js';
+import { checkInt, checkNumber } from '../validate.js';
 import { progressBar } from './progress.js';
 
 export interface SaeTrainArgs {
@@ -43,6 +44,12 @@ export function saeTrainBuilder(y: Argv): Argv<SaeTrainArgs> {
 }
 
 export async function saeTrainCommand(args: ArgumentsCamelCase<SaeTrainArgs>): Promise<void> {
+  checkInt(args.dictSize, '--dict-size', 1);
+  checkInt(args.batchSize, '--batch-size', 1);
+  checkInt(args.epochs, '--epochs', 1);
+  checkNumber(args.l1, '--l1', 0);
+  checkNumber(args.lr, '--lr', Number.MIN_VALUE);
+  checkInt(args.seed, '--seed', 0);
   const set = readActivations(args.activations, args.tensor);
   const cfg = {
     dIn: set.d, dSae: args.dictSize, l1Coefficient: args.l1, lr: args.lr, tied: args.tied,
@@ -64,7 +71,7 @@ export async function saeTrainCommand(args: ArgumentsCamelCase<SaeTrainArgs>): P
       signal: ac.signal,
       onStep: (m, p) => {
         metrics.push(m);
-        if (m.step % 10 === 0 || p.batch === p.batchesPerEpoch) {
+        if (m.step % 10 === 0 || p.batch + 1 === p.batchesPerEpoch) {
           bar.update(m.step, { info: `epoch ${p.epoch + 1}/${args.epochs} mse ${m.mse.toExponential(3)} l0 ${m.l0.toFixed(1)}` });
         }
       },

@@ -2,9 +2,10 @@
 //
 // cos(a, b) = <a, b> / (|a| |b|) for every row a of A [n1,d] and row b of B [n2,d]. A row whose
 // norm is 0 is defined to have cosine 0 with every row (including another zero row), so the
-// matrix is always finite for finite inputs. Rows are normalised once, then A·Bᵀ is computed a
-// tile at a time through rl::sgemm and each tile is reduced while it is still in cache; the
-// n1×n2 matrix is never held unless the caller passes a buffer for it.
+// matrix is always finite for finite inputs. A·Bᵀ is computed a tile at a time through rl::sgemm
+// (on the rows as given; on normalised copies when some row norm is outside [1e-15, 1e15]), and
+// each tile is scaled by the inverse norms and reduced while it is still in cache; the n1×n2
+// matrix is never held unless the caller passes a buffer for it.
 //
 // Reductions (all deterministic whatever the thread count; ties go to the smallest index):
 //   row_max[i], row_argmax[i]  max over B's rows of cos(A_i, B_j), and the j attaining it
@@ -14,8 +15,12 @@
 //   mmcs                       mean over i of row_max[i] (the paper's Eq. 2, A = D, B = D′)
 // Values come from float32 arithmetic and can exceed 1 by a few ulps (they are not clamped).
 //
-// Memory: O((n1 + n2)·d) for the normalised copies, O(threads·n2) for per-thread column maxima,
-// one tile of about kCosineTileElems floats, and O(threads·top_k) for the top-k candidates.
+// Memory: O(n1 + n2) for the inverse norms (plus O((n1 + n2)·d) for normalised copies, only for
+// rows of extreme norm), O(threads·n2) for per-thread column maxima, one tile of about
+// kCosineTileElems floats, and O(threads·top_k) for the top-k candidates.
+// Determinism: the reductions never depend on the thread count. The GEMM under them does with
+// OpenBLAS, which splits its work by thread count and can round a cosine differently in the last
+// bit; rewardlens's own GEMM (force_fallback_gemm) is bitwise the same on any thread count.
 #pragma once
 #include <cstdint>
 
@@ -55,7 +60,9 @@ struct CosineOutputs {
 // a zero row stays zero. out may equal inp.
 void normalize_rows(float* out, const float* inp, int64_t n, int64_t d);
 
-// A is [n1,d], B is [n2,d], both row-major and finite; n1, n2 < 2^31, d ≥ 1.
+// A is [n1,d], B is [n2,d], both row-major; n1, n2 < 2^31, d ≥ 1. A NaN or ±Inf entry is an
+// invalid argument (found during the normalisation pass, at no extra cost; the message names the
+// matrix and the flat index of its first such entry).
 Status cosine_stats(const float* A, int64_t n1, const float* B, int64_t n2, int64_t d,
                     const CosineOutputs& out);
 

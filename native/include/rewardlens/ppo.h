@@ -69,10 +69,10 @@ Status masked_whiten(float* out,            // (N) out
 
 // ---- PPO loss (TRL 0.7 PPOTrainer.loss) ------------------------------------------------------
 struct PpoLossConfig {
-  float cliprange = 0.2f;
-  float cliprange_value = 0.2f;
-  float vf_coef = 0.1f;
-  float ratio_threshold = 10.0f;
+  double cliprange = 0.2;
+  double cliprange_value = 0.2;
+  double vf_coef = 0.1;
+  double ratio_threshold = 10.0;
 };
 
 struct PpoLossStats {

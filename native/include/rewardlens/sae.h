@@ -14,8 +14,10 @@
 // their count. Saved weights use SAELens names and shapes: W_enc [d,n], b_enc [n], W_dec [n,d],
 // b_dec [d], with W_dec = Wn (the normalised rows) so SAELens computes the same features.
 //
-// Every function returns a Status; none throws or aborts. A handle is not thread-safe: run one
-// call on it at a time (different handles may run concurrently).
+// Inputs x must be finite (every row, masked or not): a non-finite entry is kInvalidArgument,
+// naming its index, before any state changes. Every function returns a Status; none throws or
+// aborts. A handle is not thread-safe: run one call on it at a time (different handles may run
+// concurrently).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -94,8 +96,9 @@ Status sae_encode(Sae* sae, const float* x, int64_t rows, float* c);
 // SAELens layout copies: W_enc [d,n], b_enc [n], W_dec [n,d] (= Wn), b_dec [d].
 Status sae_get_weights(Sae* sae, float* W_enc, float* b_enc, float* W_dec, float* b_dec);
 // Loads SAELens weights: the dictionary W = W_dec (re-normalised in the forward pass when
-// normalize_decoder); W_enc is read only for untied models (pass nullptr when tied). Resets the
-// Adam moments, the step count and the dead-feature window.
+// normalize_decoder, except that rows already at unit norm to within 1e-6 are used bit for bit);
+// W_enc is read only for untied models (pass nullptr when tied). Resets the Adam moments, the step
+// count and the dead-feature window.
 Status sae_set_weights(Sae* sae, const float* W_enc, const float* b_enc, const float* W_dec,
                        const float* b_dec);
 

@@ -1,0 +1,18 @@
+// rewardlens's npm API: the stages' public pieces, re-exported from one place.
+export { addon, runtime, type RuntimeBinding } from './native.js';
+export { FileFormatError, invalidRange, invalidType } from './errors.js';
+export * from './sae/index.js';
+export {
+  CFG_FILE, METRICS_FILE, SAELENS_VERSION, WEIGHTS_FILE, loadSaeFolder, readDictionary, readSaeFolder, saeLensCfg, saveSaeFolder,
+  type SaeFolder, type SaveSaeOptions, type SaeTrainingRecord,
+} from './sae/saelens.js';
+export { readActivations, type ActivationSet } from './sae/activations-file.js';
+export { syntheticSparseData, type SyntheticSet } from './sae/synthetic.js';
+export * from './interpret/cosine.js';
+export * from './rlhf/ppo-kernels.js';
+export * from './optim/index.js';
+export {
+  SafetensorsFile, readSafetensors, writeSafetensors, encodeSafetensors, toF32, fromF32, halfToFloat, floatToHalf,
+  type Dtype, type Tensor, type TensorInfo, type TensorToWrite,
+} from './io/safetensors.js';
+export { writeFileAtomic, writeJsonAtomic, writeDirAtomic } from './io/atomic.js';
