@@ -65,7 +65,7 @@ const CASES: { n1: number; n2: number; d: number; topK: number }[] = [
   { n1: 131, n2: 7, d: 61, topK: 10 },
   { n1: 7, n2: 131, d: 61, topK: 7 * 131 }, // every entry, in order
   { n1: 1, n2: 1, d: 1, topK: 1 },
-  { n1: 700, n2: 2500, d: 33, topK: 50 }, // 2 × 2 tiles of 350 × 1250
+  { n1: 1500, n2: 2500, d: 33, topK: 50 }, // 2 × 2 tiles of 750 × 1250
 ];
 
 describe('cosineStats against a float64 reference', () => {
@@ -92,7 +92,7 @@ describe('cosineStats against a float64 reference', () => {
 
   it('returns the full matrix when asked, equal to the reference', async () => {
     const rng = makeRng(5);
-    const [n1, n2, d] = [700, 2500, 33];
+    const [n1, n2, d] = [1500, 2500, 33];
     const A = rng.normalArray(n1 * d);
     const B = rng.normalArray(n2 * d);
     const ref = cosineReference(A, B, d, 10);
@@ -118,7 +118,7 @@ describe('cosineStats against a float64 reference', () => {
   // by thread count and may round a cosine differently in the last bit.
   it('bit for bit the same on any thread count with rewardlens\'s GEMM', async () => {
     const rng = makeRng(12);
-    const A = rng.normalArray(700 * 33);
+    const A = rng.normalArray(1500 * 33);
     const B = rng.normalArray(2500 * 33);
     rt.forceFallbackGemm(true);
     try {
@@ -142,7 +142,7 @@ describe('cosineStats against a float64 reference', () => {
 
   it('within an ulp on any thread count with the default GEMM', async () => {
     const rng = makeRng(14);
-    const A = rng.normalArray(700 * 33);
+    const A = rng.normalArray(1500 * 33);
     const B = rng.normalArray(2500 * 33);
     const ref = cosineReference(A, B, 33, 20);
     rt.setNumThreads(1);
@@ -157,7 +157,7 @@ describe('cosineStats against a float64 reference', () => {
 
   it('the fallback GEMM gives the same statistics', async () => {
     const rng = makeRng(13);
-    const [n1, n2, d] = [700, 2500, 33];
+    const [n1, n2, d] = [1500, 2500, 33];
     const A = rng.normalArray(n1 * d);
     const B = rng.normalArray(n2 * d);
     const ref = cosineReference(A, B, d, 10);
@@ -214,26 +214,34 @@ describe('cosineStats edge cases', () => {
     expect(await mmcs(A, A, d)).toBeCloseTo(1, 6);
   });
 
-  it('exact ties (±1 entries, repeated rows) go to the smallest index, as the reference', async () => {
-    // d = 4, entries ±1: every normalised entry is ±0.5 and every cosine a multiple of 0.25,
-    // exact in float32 whatever the summation order, so ties are real ties.
-    const rng = makeRng(23);
-    const d = 4;
-    const signs = (n: number) => Float32Array.from({ length: n * d }, () => (rng.next() < 0.5 ? -1 : 1));
-    const A = signs(30);
-    const B = signs(3000); // 16 distinct rows: many repeats, and more than one column tile
-    A.fill(0, 5 * d, 6 * d);
-    const topK = 40;
-    const ref = cosineReference(A, B, d, topK);
-    const got = await cosineStats(A, B, d, { topK, full: true });
-    expect(Array.from(got.rowMax)).toEqual(Array.from(ref.rowMax));
-    expect(Array.from(got.rowArgmax)).toEqual(Array.from(ref.rowArgmax));
-    expect(Array.from(got.colMax)).toEqual(Array.from(ref.colMax));
-    expect(Array.from(got.colArgmax)).toEqual(Array.from(ref.colArgmax));
-    expect(got.top).toEqual(ref.top.slice(0, topK));
-    expect(maxAbsDiff(got.full!, ref.full)).toBe(0);
-    expect(got.mmcs).toBe(ref.mmcs);
-  });
+  // d = 4, entries ±1: every cosine is a multiple of 0.25, exact in float32 whatever the summation
+  // order, so ties are real ties. 4 threads split the 600 × 1500 tiles (2 threads do not: see
+  // kMinParallelSaved), so the per-thread partial results and their merge are tested too.
+  for (const threads of [0, 4]) {
+    it(`exact ties (±1 entries, repeated rows) go to the smallest index (threads: ${threads || 'default'})`, async () => {
+      const rng = makeRng(23);
+      const d = 4;
+      const signs = (n: number) => Float32Array.from({ length: n * d }, () => (rng.next() < 0.5 ? -1 : 1));
+      const A = signs(600);
+      const B = signs(3000); // 16 distinct rows: many repeats, and two column tiles
+      A.fill(0, 5 * d, 6 * d);
+      const topK = 40;
+      const ref = cosineReference(A, B, d, topK);
+      rt.setNumThreads(threads);
+      try {
+        const got = await cosineStats(A, B, d, { topK, full: true });
+        expect(Array.from(got.rowMax)).toEqual(Array.from(ref.rowMax));
+        expect(Array.from(got.rowArgmax)).toEqual(Array.from(ref.rowArgmax));
+        expect(Array.from(got.colMax)).toEqual(Array.from(ref.colMax));
+        expect(Array.from(got.colArgmax)).toEqual(Array.from(ref.colArgmax));
+        expect(got.top).toEqual(ref.top.slice(0, topK));
+        expect(maxAbsDiff(got.full!, ref.full)).toBe(0);
+        expect(got.mmcs).toBe(ref.mmcs);
+      } finally {
+        rt.setNumThreads(0);
+      }
+    });
+  }
 
   // Rows are multiplied as given while every norm is in [1e-15, 1e15], else as normalised copies.
   for (const scale of [1e10, 1e-10, 1e20, 1e-20]) {

@@ -4,6 +4,7 @@
 // so we allow 2e-6·(1 + |p|).
 import { describe, expect, it } from 'vitest';
 import { AdamW, ADAMW_DEFAULTS, clipGradNorm, gradNorm } from '../src/optim/index.js';
+import { runtime } from '../src/native.js';
 import { optimBinding } from '../src/optim/native.js';
 import { makeRng, type TestRng } from './helpers/rng.js';
 import { adamwStepReference, clipReference, gradNormReference, type RefAdamWState } from './reference/optim-reference.js';
@@ -131,6 +132,22 @@ describe('AdamW against a float64 reference', () => {
     [o1, o2, o3].forEach((o) => o.dispose());
   });
 
+  it('a parameter set large enough to be split over threads', () => {
+    const rng = makeRng(9);
+    const sizes = [3_000_000, 5]; // above the 2M-element threshold for the parallel loops
+    const params = sizes.map((n) => rng.normalArray(n));
+    const ref = params.map((p) => Float64Array.from(p));
+    const st = sizes.map(refState);
+    const opt = new AdamW(params, { lr: 0.01 });
+    for (let t = 1; t <= 2; t++) {
+      const grads = sizes.map((n) => rng.normalArray(n));
+      opt.step(grads);
+      grads.forEach((g, i) => adamwStepReference(ref[i], g, st[i], t, 0.01, 0.9, 0.999, 1e-8, 0.01));
+    }
+    params.forEach((p, i) => expectClose(p, ref[i], `params[${i}]`));
+    opt.dispose();
+  });
+
   it('the raw one-tensor kernel matches the reference', () => {
     const rng = makeRng(5);
     const n = 1000;
@@ -224,6 +241,24 @@ describe('gradNorm and clipGradNorm', () => {
     const want = gradNormReference(grads);
     expect(Math.abs(gradNorm(grads) - want) / want).toBeLessThanOrEqual(1e-12); // double accumulation
     expect(gradNorm([])).toBe(0);
+  });
+
+  it('the same norm, bit for bit, on any thread count', () => {
+    const rng = makeRng(10);
+    const grads = [rng.normalArray(2_500_000), rng.normalArray(777)];
+    const want = gradNormReference(grads);
+    const norms = [1, 2, 3].map((threads) => {
+      runtime().setNumThreads(threads);
+      return gradNorm(grads);
+    });
+    runtime().setNumThreads(0);
+    expect(norms[1]).toBe(norms[0]);
+    expect(norms[2]).toBe(norms[0]);
+    expect(Math.abs(norms[0] - want) / want).toBeLessThanOrEqual(1e-12);
+    const big = grads.map((g) => g.slice());
+    const ref = clipReference(big, 10);
+    expect(clipGradNorm(big, 10)).toBe(norms[0]);
+    big.forEach((g, i) => expectClose(g, ref.clipped[i], `clipped[${i}]`, 1e-6));
   });
 
   it('scale in place by maxNorm / (norm + 1e-6) above the threshold', () => {

@@ -3,17 +3,20 @@
 // 1. one read-only pass for the inverse row norms ia [n1], ib [n2] (0 for a zero row, so its
 //    cosines are 0), which also finds NaN/Inf entries;
 // 2. for each tile [i0, i0+tm) × [j0, j0+tn): C = A[i0:] · B[j0:]ᵀ through rl::sgemm, on the rows
-//    as given (no copies), into a 2 MiB scratch tile (or straight into the caller's full matrix);
+//    as given (no copies), into a 4 MiB scratch tile (or straight into the caller's full matrix);
 //    rows of extreme norm (outside [1e-15, 1e15]) switch to normalised copies instead;
-// 3. reduce the tile at once, its rows split over the OpenMP threads: scale each row into cosines
-//    (c·ia·ib), then the row max/argmax, per-thread column max/argmax, per-thread top-k heaps.
-//    Partial results are merged at the end with a total order (value, then smaller index), so
-//    nothing depends on how rows were split over threads.
+// 3. reduce the tile straight away, while it is in cache, in one vectorised pass per row: scale it
+//    into cosines (c·ia·ib), fold them into the row max and the column maxima, and (rarely, once
+//    the heap is full) offer them to the top-k heap. Rows are split over the OpenMP threads when
+//    that pays (worth_parallel), each thread keeping its own column maxima and top-k heap; these
+//    are merged at the end with a total order (value, then smaller index), so nothing depends on
+//    how rows were split over threads.
 #include "rewardlens/cosine.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -36,6 +39,18 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // ~1e-38) is negligible next to |a|·|b| ≥ 1e-30. Otherwise normalised copies are multiplied.
 constexpr double kRawNormMin = 1e-15;
 constexpr double kRawNormMax = 1e15;
+
+// A team of threads is woken for a loop only when splitting it saves at least this many elements
+// of work on the calling thread (elements − elements/threads). On the 2-core machine we tuned on,
+// waking a team right after an OpenBLAS call costs ~50–100 µs (OpenBLAS's own workers spin for a
+// while after each call and compete for the cores), about what 512K elements of these loops take
+// on one thread; so there a 1M-element tile breaks even and is reduced on one thread, while on
+// machines with more cores the same tile is split.
+constexpr int64_t kMinParallelSaved = int64_t{1} << 19;
+
+inline bool worth_parallel(int64_t elems, int threads) {
+  return threads > 1 && elems - elems / threads > kMinParallelSaved;
+}
 
 // The order of the top-k list: larger cos first, then smaller a, then smaller b.
 inline bool ranks_before(const CosinePair& x, const CosinePair& y) {
@@ -66,37 +81,6 @@ struct TopK {
   }
 };
 
-// max of x[n] (−inf when n = 0), in kLanes independent lanes so that it vectorises without a
-// serial dependency through one accumulator.
-inline float max_of(const float* x, int64_t n) {
-  constexpr int64_t kLanes = 32;
-  float acc[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) acc[l] = kNegInf;
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
-  }
-  float m = kNegInf;
-  for (int64_t l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
-  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-  return m;
-}
-
-// The first j with x[j] == v, or n: blocks of 64 compared at once, then the hit block scanned.
-inline int64_t first_equal(const float* x, int64_t n, float v) {
-  constexpr int64_t kBlock = 64;
-  int64_t j = 0;
-  for (; j + kBlock <= n; j += kBlock) {
-    int hit = 0;
-#pragma omp simd reduction(| : hit)
-    for (int64_t l = 0; l < kBlock; ++l) hit |= x[j + l] == v;
-    if (hit) break;
-  }
-  while (j < n && !(x[j] == v)) ++j;
-  return j;
-}
-
 // Per-thread partial results: column maxima over the rows this thread reduced, and its top-k.
 struct ThreadPartial {
   std::vector<float> col_max;    // [n2]
@@ -104,25 +88,123 @@ struct ThreadPartial {
   TopK top;
 };
 
-// Reduce rows [r0, r1) of one tile. c is the tile: row r holds <A_{i0+r}, B_{j0+j}> at
-// c[r*ldc + j], j < tn, and is first scaled in place into the cosine, using ia [n1] and ib [n2]
-// (inverse row norms). row_max/row_arg are [n1] (this thread owns rows i0+r0 .. i0+r1-1).
-void reduce_tile_rows(float* c, int64_t ldc, int64_t i0, int64_t j0, int64_t tn, int64_t r0,
-                      int64_t r1, const float* ia, const float* ib, float* row_max,
-                      int32_t* row_arg, bool do_cols, ThreadPartial* part) {
-  const float* ibt = ib + j0;  // [tn]
-  for (int64_t r = r0; r < r1; ++r) {
-    float* row = c + r * ldc;  // [tn]
-    const int64_t a = i0 + r;
-
-    // Dot products → cosines (in place: the full matrix, when asked for, holds cosines).
-    const float sa = ia[a];
+// One pass over one row of a tile, dot products in, cosines out: v[j] = dot[j]·sa·ib[j]. Returns
+// the row's max (kept in kLanes independent lanes, so the loop vectorises without a serial
+// dependency through one accumulator); with kStore, writes v back over dot (the caller's full
+// matrix); with kCols, folds v into the column maxima cm/ca (a strict >, so among equal values the
+// first row seen, the smallest, stays). dot, ib, cm, ca are [tn].
+template <bool kStore, bool kCols>
+float cosine_row(float* dot, const float* ib, float sa, int64_t tn, float* cm, int32_t* ca,
+                 int32_t a) {
+  constexpr int64_t kLanes = 32;
+  float acc[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) acc[l] = kNegInf;
+  int64_t j = 0;
+  for (; j + kLanes <= tn; j += kLanes) {
 #pragma omp simd
-    for (int64_t j = 0; j < tn; ++j) row[j] = row[j] * (sa * ibt[j]);
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float v = dot[j + l] * (sa * ib[j + l]);
+      if (kStore) dot[j + l] = v;
+      acc[l] = v > acc[l] ? v : acc[l];
+      if (kCols) {
+        const bool better = v > cm[j + l];
+        cm[j + l] = better ? v : cm[j + l];
+        ca[j + l] = better ? a : ca[j + l];
+      }
+    }
+  }
+  float m = kNegInf;
+  for (int64_t l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
+  for (; j < tn; ++j) {
+    const float v = dot[j] * (sa * ib[j]);
+    if (kStore) dot[j] = v;
+    m = v > m ? v : m;
+    if (kCols && v > cm[j]) {
+      cm[j] = v;
+      ca[j] = a;
+    }
+  }
+  return m;
+}
 
-    // Row: the max within this tile; tiles arrive in increasing j0, so a strict > keeps the
-    // smallest index among equal maxima.
-    const float m = max_of(row, tn);
+// The cosines of one row of a tile after cosine_row: stored (kStore) or recomputed, bit for bit.
+struct RowView {
+  const float* dot;  // [tn]
+  const float* ib;   // [tn]
+  float sa;
+  bool stored;
+  float at(int64_t j) const { return stored ? dot[j] : dot[j] * (sa * ib[j]); }
+};
+
+constexpr int64_t kBlock = 64;  // entries compared at once by the searches below
+
+// Whether some j in [j0, j0 + kBlock) has row.at(j) == v (eq) or row.at(j) >= v (!eq).
+bool block_hits(const RowView& row, int64_t j0, float v, bool eq) {
+  int hit = 0;
+  const float* x = row.dot + j0;  // [kBlock]
+  const float* s = row.ib + j0;   // [kBlock]
+  if (row.stored) {
+#pragma omp simd reduction(| : hit)
+    for (int64_t l = 0; l < kBlock; ++l) hit |= eq ? x[l] == v : x[l] >= v;
+  } else {
+#pragma omp simd reduction(| : hit)
+    for (int64_t l = 0; l < kBlock; ++l) {
+      const float c = x[l] * (row.sa * s[l]);
+      hit |= eq ? c == v : c >= v;
+    }
+  }
+  return hit != 0;
+}
+
+// The first j with row.at(j) == v, or tn: whole blocks compared at once, then the hit scanned.
+int64_t first_equal(const RowView& row, int64_t tn, float v) {
+  int64_t j = 0;
+  while (j + kBlock <= tn && !block_hits(row, j, v, true)) j += kBlock;
+  while (j < tn && !(row.at(j) == v)) ++j;
+  return j;
+}
+
+// Offers every entry of the row that can enter the top-k heap; blocks with no entry at or above
+// the heap's threshold are skipped after one vector compare.
+void offer_row(const RowView& row, int64_t a, int64_t j0, int64_t tn, TopK* top) {
+  float thr = top->threshold();
+  for (int64_t j = 0; j < tn; j += kBlock) {
+    const int64_t end = std::min(tn, j + kBlock);
+    if (end - j == kBlock && !block_hits(row, j, thr, false)) continue;
+    for (int64_t l = j; l < end; ++l) {
+      const float v = row.at(l);
+      if (v >= thr) {
+        top->offer(a, j0 + l, v);
+        thr = top->threshold();
+      }
+    }
+  }
+}
+
+// Reduce rows [r0, r1) of one tile. c is the tile: row r holds <A_{i0+r}, B_{j0+j}> at
+// c[r*ldc + j], j < tn; ia [n1] and ib [n2] are the inverse row norms that turn it into cosines
+// (written back over c when `store`, i.e. when c is the caller's full matrix). row_max/row_arg
+// are [n1] (this thread owns rows i0+r0 .. i0+r1-1).
+void reduce_tile_rows(float* c, int64_t ldc, int64_t i0, int64_t j0, int64_t tn, int64_t r0,
+                      int64_t r1, const float* ia, const float* ib, bool store, float* row_max,
+                      int32_t* row_arg, bool do_cols, ThreadPartial* part) {
+  const float* ibt = ib + j0;                                        // [tn]
+  float* cm = do_cols ? part->col_max.data() + j0 : nullptr;         // [tn]
+  int32_t* ca = do_cols ? part->col_arg.data() + j0 : nullptr;       // [tn]
+  for (int64_t r = r0; r < r1; ++r) {
+    float* dot = c + r * ldc;  // [tn]
+    const int64_t a = i0 + r;
+    const float sa = ia[a];
+    const int32_t a32 = static_cast<int32_t>(a);
+
+    // Columns: this thread sees its rows in increasing a (strict > keeps the smallest a).
+    const float m = store ? (do_cols ? cosine_row<true, true>(dot, ibt, sa, tn, cm, ca, a32)
+                                     : cosine_row<true, false>(dot, ibt, sa, tn, cm, ca, a32))
+                          : (do_cols ? cosine_row<false, true>(dot, ibt, sa, tn, cm, ca, a32)
+                                     : cosine_row<false, false>(dot, ibt, sa, tn, cm, ca, a32));
+    const RowView row{dot, ibt, sa, store};
+
+    // Row: tiles arrive in increasing j0, so a strict > keeps the smallest index among equal maxima.
     if (m > row_max[a]) {
       const int64_t jm = first_equal(row, tn, m);
       if (jm < tn) {
@@ -131,30 +213,8 @@ void reduce_tile_rows(float* c, int64_t ldc, int64_t i0, int64_t j0, int64_t tn,
       }
     }
 
-    // Columns: this thread sees its rows in increasing a, so a strict > keeps the smallest a.
-    if (do_cols) {
-      float* cm = part->col_max.data() + j0;    // [tn]
-      int32_t* ca = part->col_arg.data() + j0;  // [tn]
-      const int32_t a32 = static_cast<int32_t>(a);
-#pragma omp simd
-      for (int64_t j = 0; j < tn; ++j) {
-        const bool better = row[j] > cm[j];
-        cm[j] = better ? row[j] : cm[j];
-        ca[j] = better ? a32 : ca[j];
-      }
-    }
-
     // Top-k: only rows whose max can still enter the heap are scanned.
-    TopK& top = part->top;
-    if (top.k > 0 && m >= top.threshold()) {
-      float thr = top.threshold();
-      for (int64_t j = 0; j < tn; ++j) {
-        if (row[j] >= thr) {
-          top.offer(a, j0 + j, row[j]);
-          thr = top.threshold();
-        }
-      }
-    }
+    if (part->top.k > 0 && m >= part->top.threshold()) offer_row(row, a, j0, tn, &part->top);
   }
 }
 
@@ -176,8 +236,9 @@ struct NormScan {
 NormScan inverse_norms(float* inv, const float* X, int64_t n, int64_t d) {
   int64_t first_bad_row = n;
   int raw_ok = 1;
+  const int nt = num_threads();
 #pragma omp parallel for schedule(static) reduction(min : first_bad_row) reduction(&& : raw_ok) \
-    num_threads(num_threads()) if (n * d >= 65536)
+    num_threads(nt) if (worth_parallel(n * d, nt))
   for (int64_t i = 0; i < n; ++i) {
     const float* x = X + i * d;  // [d]
     double s = 0.0;
@@ -241,12 +302,12 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
     for (float& x : ib) x = x > 0.0f ? 1.0f : 0.0f;
   }
 
-  // Tile shape (see cosine.h): tn ≤ kCosineTileCols rows of B, tm rows of A so tm·tn ≈ 2 MiB.
+  // Tile shape (see cosine.h): tn ≤ kCosineTileCols rows of B, tm rows of A so tm·tn ≈ 4 MiB.
   const int64_t tn = balanced_piece(n2, kCosineTileCols);
   const int64_t tm = balanced_piece(
       n1, std::max(kCosineTileMinRows, kCosineTileElems / std::max<int64_t>(tn, 1)));
-  std::vector<float> scratch;  // [tm,tn], unused when the caller wants the full matrix
-  if (out.full == nullptr) scratch.resize(static_cast<size_t>(tm * tn));
+  std::unique_ptr<float[]> scratch;  // [tm,tn], unused when the caller wants the full matrix
+  if (out.full == nullptr) scratch.reset(new float[static_cast<size_t>(tm * tn)]);  // not zeroed
 
   std::vector<float> row_max_buf;
   std::vector<int32_t> row_arg_buf;
@@ -281,11 +342,11 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
     const int64_t mi = std::min(tm, n1 - i0);
     for (int64_t j0 = 0; j0 < n2; j0 += tn) {
       const int64_t nj = std::min(tn, n2 - j0);
-      float* c = out.full ? out.full + i0 * n2 + j0 : scratch.data();  // [mi,nj], row stride ldc
+      float* c = out.full ? out.full + i0 * n2 + j0 : scratch.get();  // [mi,nj], row stride ldc
       const int64_t ldc = out.full ? n2 : nj;
       sgemm(false, true, mi, nj, d, 1.0f, Ag + i0 * d, d, Bg + j0 * d, d, 0.0f, c, ldc);
       // Rows of the tile split into nt contiguous ranges; range t goes to thread t.
-      const bool par = nt > 1 && mi * nj >= 16384;
+      const bool par = worth_parallel(mi * nj, nt);
 #pragma omp parallel num_threads(nt) if (par)
       {
 #ifdef _OPENMP
@@ -297,15 +358,15 @@ Status cosine_stats_impl(const float* A, int64_t n1, const float* B, int64_t n2,
 #endif
         const int64_t r0 = mi * t / got;
         const int64_t r1 = mi * (t + 1) / got;
-        reduce_tile_rows(c, ldc, i0, j0, nj, r0, r1, ia.data(), ib.data(), row_max, row_arg,
-                         do_cols, &parts[static_cast<size_t>(t)]);
+        reduce_tile_rows(c, ldc, i0, j0, nj, r0, r1, ia.data(), ib.data(), out.full != nullptr,
+                         row_max, row_arg, do_cols, &parts[static_cast<size_t>(t)]);
       }
     }
   }
 
   // Merge the per-thread columns: larger value, then smaller row index.
   if (do_cols) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (n2 * nt >= 65536)
+#pragma omp parallel for schedule(static) num_threads(nt) if (worth_parallel(n2 * nt, nt))
     for (int64_t j = 0; j < n2; ++j) {
       float best = parts[0].col_max[static_cast<size_t>(j)];
       int32_t arg = parts[0].col_arg[static_cast<size_t>(j)];
@@ -354,7 +415,8 @@ Status check_shapes(const float* A, int64_t n1, const float* B, int64_t n2, int6
 }  // namespace
 
 void normalize_rows(float* out, const float* inp, int64_t n, int64_t d) {
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n * d >= 65536)
+  const int nt = num_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (worth_parallel(n * d, nt))
   for (int64_t i = 0; i < n; ++i) {
     const float* x = inp + i * d;  // [d]
     float* y = out + i * d;        // [d]

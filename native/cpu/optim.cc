@@ -9,11 +9,24 @@
 #include <new>
 #include <string>
 
+#include "rewardlens/runtime.h"
+
 namespace rl {
 
 namespace {
 
 constexpr int64_t kChunk = int64_t{1} << 15;  // elements per work item (128 KiB of float32)
+// Below this many elements in all, one thread does the pass: while the tensors fit in cache one
+// thread streams them as fast as two, and waking a team costs extra. Measured on the 2-core
+// machine we tuned on: AdamW over 1M elements 267 µs on one thread, 283 µs on two; over 4M,
+// 2.5 ms and 1.9 ms (grad norm: 66 vs 76 µs, 270 vs 201 µs).
+constexpr int64_t kMinParallel = int64_t{1} << 21;
+
+int64_t total_of(const int64_t* sizes, int64_t count) {
+  int64_t t = 0;
+  for (int64_t i = 0; i < count; ++i) t += sizes[i];
+  return t;
+}
 
 struct Chunk {
   int64_t tensor;  // which tensor
@@ -98,7 +111,7 @@ void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, 
                 float beta1, float beta2, float eps, float weight_decay, int64_t t) {
   const AdamWScalars s = fold(lr, beta1, beta2, eps, weight_decay, t);
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nchunks > 1)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n > kMinParallel)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t k0 = c * kChunk;
     const int64_t len = std::min(kChunk, n - k0);
@@ -139,7 +152,8 @@ Status grad_norm_sq(const float* const* x, const int64_t* sizes, int64_t count, 
     return Status::OutOfMemory("grad norm: out of memory");
   }
   const int64_t nc = static_cast<int64_t>(chunks.size());
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) \
+    if (total_of(sizes, count) > kMinParallel)
   for (int64_t c = 0; c < nc; ++c) {
     const Chunk& ch = chunks[static_cast<size_t>(c)];
     partial[static_cast<size_t>(c)] = sum_sq(x[ch.tensor] + ch.start, ch.len);
@@ -151,7 +165,7 @@ Status grad_norm_sq(const float* const* x, const int64_t* sizes, int64_t count, 
 }
 
 void scale(float* x, int64_t n, float s) {
-#pragma omp parallel for simd schedule(static) if (n > 4 * kChunk)
+#pragma omp parallel for simd schedule(static) num_threads(num_threads()) if (n > kMinParallel)
   for (int64_t k = 0; k < n; ++k) x[k] *= s;
 }
 
@@ -213,7 +227,8 @@ Status adamw_state_step(AdamWState* s, float* const* params, const float* const*
     return Status::OutOfMemory("adamw: out of memory");
   }
   const int64_t nc = static_cast<int64_t>(chunks.size());
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) \
+    if (total_of(s->sizes.data(), count) > kMinParallel)
   for (int64_t c = 0; c < nc; ++c) {
     const Chunk& ch = chunks[static_cast<size_t>(c)];
     const size_t off = static_cast<size_t>(s->offsets[static_cast<size_t>(ch.tensor)] + ch.start);

@@ -51,6 +51,13 @@ int num_threads() {
 #endif
 }
 
+void apply_thread_settings() {
+#ifdef _OPENMP
+  const int n = g_threads.load();
+  if (n > 0) omp_set_num_threads(n);
+#endif
+}
+
 const char* gemm_backend() { return gemm_use_fallback() ? "fallback" : "openblas"; }
 
 bool has_openblas() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "rewardlens/runtime.h"
 #include "rewardlens/status.h"
 
 namespace rl_napi {
@@ -149,6 +150,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    rl::apply_thread_settings();
     try {
       status_ = work_();
     } catch (const std::bad_alloc&) {

@@ -29,10 +29,12 @@
 namespace rl {
 
 // Tile of A·Bᵀ reduced at once: up to kCosineTileCols rows of B, and as many rows of A as keep the
-// tile near kCosineTileElems floats (2 MiB: one core's L2 on the machines we tune for, a small
-// part of L3 elsewhere), at least kCosineTileMinRows. E.g. n2 ≥ 2048 → 256 × 2048 tiles;
-// n2 = 1024 → 512 × 1024; n2 = 512 → 1024 × 512.
-constexpr int64_t kCosineTileElems = int64_t{1} << 19;
+// tile near kCosineTileElems floats (4 MiB: two cores' L2, an eighth of the L3 of the machine we
+// tuned on; the reduction reads it straight after the GEMM wrote it), at least kCosineTileMinRows;
+// both counts are then balanced over the tiles. E.g. n1 × n2 = 4096 × 8192 → 8 × 4 tiles of
+// 512 × 2048; 512 × 1024 or 1024 × 512 → one tile; 1500 × 2500 → 2 × 2 tiles of 750 × 1250.
+// (2 MiB tiles cost 3% more at 4096 × 8192 × 512: more, smaller GEMM calls; 8 MiB gained nothing.)
+constexpr int64_t kCosineTileElems = int64_t{1} << 20;
 constexpr int64_t kCosineTileCols = 2048;
 constexpr int64_t kCosineTileMinRows = 64;
 
@@ -60,9 +62,10 @@ struct CosineOutputs {
 // a zero row stays zero. out may equal inp.
 void normalize_rows(float* out, const float* inp, int64_t n, int64_t d);
 
-// A is [n1,d], B is [n2,d], both row-major; n1, n2 < 2^31, d ≥ 1. A NaN or ±Inf entry is an
-// invalid argument (found during the normalisation pass, at no extra cost; the message names the
-// matrix and the flat index of its first such entry).
+// A is [n1,d], B is [n2,d], both row-major; n1, n2 < 2^31, d ≥ 1; out.full, when given, must not
+// overlap A or B. A NaN or ±Inf entry is an invalid argument (found by the pass that computes the
+// row norms, at no extra cost; the message names the matrix and the flat index of its first such
+// entry).
 Status cosine_stats(const float* A, int64_t n1, const float* B, int64_t n2, int64_t d,
                     const CosineOutputs& out);
 

@@ -10,6 +10,9 @@ const char* version();
 // Threads used by rewardlens's own loops (OpenMP) and by OpenBLAS. 0 = one per core.
 void set_num_threads(int n);
 int num_threads();
+// OpenMP's thread count is a per-thread setting: a host that runs rewardlens calls on threads of
+// its own (the Node binding's worker pool) calls this first on each, so set_num_threads holds there.
+void apply_thread_settings();
 
 // Which matrix-multiply implementation is in use: "openblas" or "fallback".
 const char* gemm_backend();
