@@ -44,3 +44,19 @@ export class FileFormatError extends Error {
     this.name = 'FileFormatError';
   }
 }
+
+/**
+ * Await a native Promise; a rejection (which carries no JS stack: it was made on a worker thread)
+ * gets the stack of `site`, an Error created at the caller's line before going native.
+ */
+export async function withCallerStack<T>(promise: Promise<T>, site: Error): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof Error && site.stack) {
+      const frames = site.stack.split('\n').slice(1).join('\n');
+      err.stack = `${err.name}: ${err.message}\n${frames}`;
+    }
+    throw err;
+  }
+}

@@ -8,7 +8,7 @@
 // A zero row has cosine 0 with every row (a zero row of A contributes 0 to MMCS). Ties in an argmax
 // go to the smallest index; results do not depend on the thread count. Values come from float32
 // arithmetic and may exceed 1 by a few ulps.
-import { invalidRange, invalidType } from '../errors.js';
+import { invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBool, checkInt, checkRows } from '../validate.js';
 import { cosineBinding, type RawCosineStats } from './native-cosine.js';
 
@@ -65,14 +65,6 @@ function checkInputs(A: unknown, B: unknown, d: unknown, opts: CosineOptions | u
   return { n1, n2, topK, full: wantFull ? new Float32Array(n1 * n2) : null };
 }
 
-/** A worker's rejection carries no JS stack: give it the caller's, captured before going native. */
-function atCallSite(err: unknown, site: Error): unknown {
-  if (err instanceof Error && site.stack) {
-    const frames = site.stack.slice(site.stack.indexOf('\n'));
-    err.stack = `${err.name}: ${err.message}${frames}`;
-  }
-  return err;
-}
 
 function toStats(raw: RawCosineStats, c: Checked, d: number): CosineStats {
   const top: CosinePair[] = new Array(raw.topA.length);
@@ -92,12 +84,7 @@ function toStats(raw: RawCosineStats, c: Checked, d: number): CosineStats {
  */
 export async function cosineStats(A: Float32Array, B: Float32Array, d: number, opts?: CosineOptions): Promise<CosineStats> {
   const c = checkInputs(A, B, d, opts);
-  const site = new Error();
-  try {
-    return toStats(await cosineBinding().cosineStats(A, B, d, c.topK, c.full), c, d);
-  } catch (err) {
-    throw atCallSite(err, site);
-  }
+  return toStats(await withCallerStack(cosineBinding().cosineStats(A, B, d, c.topK, c.full), new Error()), c, d);
 }
 
 /** The same on the calling thread (small inputs, benchmarks). */
@@ -109,10 +96,5 @@ export function cosineStatsSync(A: Float32Array, B: Float32Array, d: number, opt
 /** MMCS(A, B) = mean over A's rows of the max cosine to any row of B (Eq. 2), on a worker thread. */
 export async function mmcs(A: Float32Array, B: Float32Array, d: number): Promise<number> {
   checkInputs(A, B, d, { topK: 0 });
-  const site = new Error();
-  try {
-    return await cosineBinding().mmcs(A, B, d);
-  } catch (err) {
-    throw atCallSite(err, site);
-  }
+  return withCallerStack(cosineBinding().mmcs(A, B, d), new Error());
 }

@@ -2,7 +2,7 @@
 // token log-probs + entropy from logits (fused, native, async), KL-penalty rewards, GAE, masked
 // whitening, and the clipped PPO loss with its gradients. Arguments are validated here first, with
 // messages that name the argument and its expected shape; the native binding re-checks them.
-import { describe as describeValue, invalidRange, invalidType } from '../errors.js';
+import { describe as describeValue, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBool, checkF32, checkFinite, checkI32, checkInt, checkNumber, checkOneOf } from '../validate.js';
 import { ppoBinding } from './native-ppo.js';
 
@@ -67,18 +67,6 @@ function checkTemperature(value: unknown): number {
   return t;
 }
 
-/** Native rejections get the caller's stack (captured before the await) under their message. */
-async function withCallerStack<T>(p: Promise<T>, where: Error): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    if (err instanceof Error && where.stack) {
-      const frames = where.stack.split('\n').slice(1).join('\n');
-      err.stack = `${err.name}: ${err.message}\n${frames}`;
-    }
-    throw err;
-  }
-}
 
 // ---- token log-probs and entropy ------------------------------------------------------------
 

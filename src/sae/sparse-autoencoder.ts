@@ -1,6 +1,6 @@
 // The sparse autoencoder: a TypeScript handle over the native SAE (native/cpu/sae.cc). Arguments
 // are checked here, with messages that name them; the heavy work runs natively off the JS thread.
-import { invalidRange, invalidType } from '../errors.js';
+import { invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkF32, checkFinite, checkRows, checkU8 } from '../validate.js';
 import { resolveSaeConfig, type SaeConfig } from './config.js';
 import { saeBinding, type NativeSaeHandle, type NativeSaeMetrics } from './native.js';
@@ -109,7 +109,7 @@ export class SparseAutoencoder {
     const h = this.#live();
     const rows = this.#checkX(x, 'x');
     const mask = checkMask(opts, rows);
-    return settle(h.step(x, mask), site);
+    return withCallerStack(h.step(x, mask), site);
   }
 
   /** The forward pass without an update: x̂ [B, dIn], c [B, dSae] (every row) and the metrics over valid rows. */
@@ -123,7 +123,7 @@ export class SparseAutoencoder {
     const mask = checkMask(opts, rows);
     const xHat = new Float32Array(rows * this.config.dIn);
     const c = new Float32Array(rows * this.config.dSae);
-    const m = await settle(h.forward(x, mask, xHat, c), site);
+    const m = await withCallerStack(h.forward(x, mask, xHat, c), site);
     return { xHat, c, metrics: forwardMetrics(m) };
   }
 
@@ -140,7 +140,7 @@ export class SparseAutoencoder {
     const rows = this.#checkX(x, 'x');
     const mask = checkMask(opts, rows);
     const grads = this.#emptyParameters();
-    const m = await settle(h.lossAndGrad(x, mask, grads.W, grads.W_enc ?? null, grads.b_enc, grads.b_dec), site);
+    const m = await withCallerStack(h.lossAndGrad(x, mask, grads.W, grads.W_enc ?? null, grads.b_enc, grads.b_dec), site);
     return { metrics: forwardMetrics(m), grads };
   }
 
@@ -150,7 +150,7 @@ export class SparseAutoencoder {
     const h = this.#live();
     const rows = this.#checkX(x, 'x');
     const c = out === undefined ? new Float32Array(rows * this.config.dSae) : checkF32(out, 'out', [rows, this.config.dSae]);
-    await settle(h.encode(x, c), site);
+    await withCallerStack(h.encode(x, c), site);
     return c;
   }
 
@@ -251,15 +251,3 @@ function forwardMetrics(m: NativeSaeMetrics): SaeForwardMetrics {
   return { loss: m.loss, mse: m.mse, l1: m.l1, nmse: m.nmse, l0: m.l0 };
 }
 
-/** Awaits a native Promise; a rejection gets the stack of the caller's line (`site`). */
-async function settle<T>(promise: Promise<T>, site: Error): Promise<T> {
-  try {
-    return await promise;
-  } catch (err) {
-    if (err instanceof Error && site.stack) {
-      const frames = site.stack.split('\n').slice(1).join('\n');
-      err.stack = `${err.name}: ${err.message}\n${frames}`;
-    }
-    throw err;
-  }
-}

@@ -1,6 +1,7 @@
 // Synthetic activations with a known ground-truth dictionary (as in Sharkey et al.'s toy data):
 // each row is a sparse non-negative combination of unit-norm features. Used by the demo and tests
 // to check that a trained SAE recovers the dictionary it was given.
+import { mulberry32 } from '../random.js';
 
 export interface SyntheticSet {
   /** [rows, d] */
@@ -12,21 +13,10 @@ export interface SyntheticSet {
   features: number;
 }
 
-/** mulberry32: a tiny seeded generator, uniform in [0, 1). */
-export function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function syntheticSparseData(opts: { d: number; features: number; rows: number; activePerRow: number; seed: number }): SyntheticSet {
   const { d, features, rows, activePerRow, seed } = opts;
-  const u = seededUniform(seed);
+  const u = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-12))) * Math.cos(2 * Math.PI * u());
   const dictionary = new Float32Array(features * d);
   for (let f = 0; f < features; f++) {

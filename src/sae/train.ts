@@ -4,6 +4,7 @@ import { invalidRange, invalidType } from '../errors.js';
 import { checkBool, checkFinite, checkInt, checkRows, checkU8 } from '../validate.js';
 import { resolveSaeConfig, type SaeConfig } from './config.js';
 import { SparseAutoencoder, type SaeMetrics } from './sparse-autoencoder.js';
+import { mulberry32 } from '../random.js';
 
 export interface SaeTrainProgress {
   /** 0-based epoch index. */
@@ -117,16 +118,4 @@ function permute(a: Uint32Array, random: () => number): void {
     a[i] = a[j];
     a[j] = t;
   }
-}
-
-/** mulberry32, seeded from both halves of a safe integer: uniform numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = ((seed >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x9e3779b9)) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,0 +1,13 @@
+// Seeded random numbers for TypeScript-side work (shuffles, synthetic data): runs repeat for a seed.
+
+/** mulberry32, seeded from both halves of a safe integer: uniform numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let s = ((seed >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x9e3779b9)) >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
