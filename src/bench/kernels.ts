@@ -79,7 +79,7 @@ async function timePpoLoss(shape: Record<string, number>, repeats: number): Prom
 }
 
 export interface BenchLine {
-  case: string; shape: Record<string, number>; backend: string; ms: number;
+  case: string; shape: Record<string, number>; backend: string; gemm: string; ms: number;
   peer: string | null; peer_ms: number | null; speedup: number | null; note?: string;
 }
 
@@ -87,7 +87,8 @@ export async function benchKernels(opts: { cases?: string[]; peer?: boolean; wri
   const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
   const cases = KERNEL_CASES.filter((c) => !opts.cases?.length || opts.cases.includes(c.case));
   const rt = runtime();
-  const backend = `cpu/${rt.gemmBackend()}`;
+  const backend = 'cpu';
+  const gemm = rt.gemmBackend();
   let python: string | null = null;
   let peerNote = 'peer disabled (--no-peer)';
   if (opts.peer !== false) {
@@ -107,7 +108,7 @@ export async function benchKernels(opts: { cases?: string[]; peer?: boolean; wri
       peerMs = runPeer('peer_kernels.py', [peerCase], python)[0].peer_ms;
     }
     const line: BenchLine = {
-      case: c.case, shape: c.shape, backend, ms: round(ms),
+      case: c.case, shape: c.shape, backend, gemm, ms: round(ms),
       peer: peerMs === null ? null : 'torch', peer_ms: peerMs === null ? null : round(peerMs),
       speedup: peerMs === null ? null : round(peerMs / ms),
     };
