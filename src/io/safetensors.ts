@@ -255,31 +255,83 @@ export function floatToHalf(f: number): number {
   return sign | half;
 }
 
-const HALF_TABLE = (() => {
-  const t = new Float32Array(65536);
-  for (let i = 0; i < 65536; i++) t[i] = halfToFloat(i);
-  return t;
-})();
+let halfTable: Float32Array | null = null;
+function getHalfTable(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) halfTable[i] = halfToFloat(i);
+  }
+  return halfTable;
+}
 
-/** Decode little-endian bytes of a float dtype into a fresh Float32Array. */
-export function toF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
-  if (dtype === 'F32') {
-    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / 4);
-    return new Float32Array(bytes.slice().buffer);
-  }
-  if (dtype === 'F64') {
-    const src = new Float64Array(bytes.slice().buffer);
-    return Float32Array.from(src);
-  }
-  const n = bytes.byteLength / 2;
-  const out = new Float32Array(n);
+/** Widen little-endian F16/BF16/F64 elements from `src` into `dst` (dst.length elements). */
+export function decodeFloatsInto(dtype: Dtype, src: Uint8Array, dst: Float32Array): void {
+  const n = dst.length;
   if (dtype === 'F16') {
-    for (let i = 0; i < n; i++) out[i] = HALF_TABLE[bytes[2 * i] | (bytes[2 * i + 1] << 8)];
+    const t = getHalfTable();
+    for (let i = 0; i < n; i++) dst[i] = t[src[2 * i] | (src[2 * i + 1] << 8)];
   } else if (dtype === 'BF16') {
-    const u = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) u[i] = ((bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16) >>> 0;
+    const u = new Uint32Array(dst.buffer, dst.byteOffset, n);
+    for (let i = 0; i < n; i++) u[i] = ((src[2 * i] | (src[2 * i + 1] << 8)) << 16) >>> 0;
+  } else if (dtype === 'F64') {
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    for (let i = 0; i < n; i++) dst[i] = dv.getFloat64(8 * i, true);
+  } else if (dtype === 'F32') {
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    for (let i = 0; i < n; i++) dst[i] = dv.getFloat32(4 * i, true);
   } else {
-    throw new Error(`toF32: ${dtype} is not a float dtype`);
+    throw new Error(`decodeFloatsInto: ${dtype} is not a float dtype`);
+  }
+}
+
+/** Decode little-endian bytes of a float dtype into a Float32Array (F32 aligned: a view, no copy). */
+export function toF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
+  if (dtype === 'F32' && bytes.byteOffset % 4 === 0) {
+    return new Float32Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
+  const out = new Float32Array(bytes.byteLength / DTYPE_BYTES[dtype]);
+  decodeFloatsInto(dtype, bytes, out);
+  return out;
+}
+
+/**
+ * float32 → IEEE half bits into `out`, round to nearest even: the same results as floatToHalf,
+ * without its per-value allocation (70M values in about a second instead of ~20 s).
+ */
+export function encodeF16Into(src: Float32Array, out: Uint16Array): Uint16Array {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    let h: number;
+    if (exp === 0xff) {
+      h = sign | 0x7c00 | (mant ? 0x200 : 0);
+    } else {
+      const e = exp - 112;
+      if (e >= 31) {
+        h = sign | 0x7c00;
+      } else if (e <= 0) {
+        if (e < -10) {
+          h = sign;
+        } else {
+          mant |= 0x800000;
+          const shift = 14 - e;
+          let half = mant >>> shift;
+          const rem = mant & ((1 << shift) - 1);
+          const mid = 1 << (shift - 1);
+          if (rem > mid || (rem === mid && (half & 1))) half++;
+          h = sign | half;
+        }
+      } else {
+        let half = (e << 10) | (mant >>> 13);
+        const rem = mant & 0x1fff;
+        if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+        h = sign | half;
+      }
+    }
+    out[i] = h;
   }
   return out;
 }
@@ -287,15 +339,12 @@ export function toF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
 /** Encode a Float32Array as F16 or BF16 bits (round to nearest even). */
 export function fromF32(dtype: 'F16' | 'BF16', data: Float32Array): Uint16Array {
   const out = new Uint16Array(data.length);
-  if (dtype === 'F16') {
-    for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
-  } else {
-    const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
-    for (let i = 0; i < data.length; i++) {
-      const x = u[i];
-      if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) out[i] = (x >>> 16) | 0x40;
-      else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
-    }
+  if (dtype === 'F16') return encodeF16Into(data, out);
+  const u = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < data.length; i++) {
+    const x = u[i];
+    if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) out[i] = (x >>> 16) | 0x40;
+    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
   }
   return out;
 }
