@@ -16,3 +16,11 @@ export {
   type Dtype, type Tensor, type TensorInfo, type TensorToWrite,
 } from './io/safetensors.js';
 export { writeFileAtomic, writeJsonAtomic, writeDirAtomic } from './io/atomic.js';
+export * from './model/neox-config.js';
+export { NeoxEngine, hookShape, type NeoxBatch, type NeoxForwardRequest, type NeoxForwardResult, type ParameterSpec } from './model/neox-engine.js';
+export { parseNeoxConfig, readNeoxConfig, neoxConfigToHf } from './model/hf-config.js';
+export { loadNeoxWeights, saveNeoxCheckpoint, resolveCheckpointFiles, HostParameters } from './model/hf-checkpoint.js';
+export { loadTokenizer, Tokenizer } from './model/tokenizer.js';
+export { resolveModel, parseModelSpec, HubError, type ResolveModelOptions, type ResolvedModel, type HubProgress } from './model/hub.js';
+export { loadModel, type LoadedModel, type LoadModelOptions } from './model/load.js';
+export { verifyAgainstReference, compareTensors, type TensorComparison } from './model/verify.js';

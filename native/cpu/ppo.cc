@@ -9,36 +9,13 @@
 #include <limits>
 #include <string>
 
+#include "vecmath.h"
+
 namespace rl {
 
 namespace {
 
-// ---- a vectorisable exp ------------------------------------------------------------------------
-// Cephes expf: x = n·ln2 + r with |r| <= ln2/2, exp(r) by a degree-7 polynomial, 2^n by building
-// the float's exponent bits. Relative error ~1.5e-7 on [−87.3, 0]; exactly 0 below −87.33654
-// (where exp would be subnormal). GCC vectorises it inside `omp simd` loops (libm's expf would
-// need -ffast-math to be vectorised through libmvec). Only called with x <= ~0 here.
-constexpr float kExpLo = -87.33654f;  // log(2^-126)
-
-inline float exp_approx(float x) {
-  const float xc = x < kExpLo ? kExpLo : x;
-  float fx = xc * 1.44269504088896341f;
-  fx = (fx + 12582912.0f) - 12582912.0f;  // round to nearest integer (1.5·2^23 trick)
-  float r = xc - fx * 0.693359375f;       // ln2 split in two for an exact reduction
-  r = r - fx * -2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  const float e = y * scale;
-  return x < kExpLo ? 0.0f : e;
-}
+// exp_approx (a vectorisable Cephes expf) lives in vecmath.h, shared with the GPT-NeoX kernels.
 
 // Exponents below this give p = 0 exactly in float; clamping there keeps 0·(−inf) out of sums.
 constexpr float kLogLo = -88.0f;

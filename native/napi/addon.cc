@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rl_napi::InitCosine(env, exports);
   rl_napi::InitPpo(env, exports);
   rl_napi::InitOptim(env, exports);
+  rl_napi::InitNeox(env, exports);
   return exports;
 }
 }  // namespace

@@ -204,5 +204,6 @@ void InitSae(Napi::Env env, Napi::Object exports);
 void InitCosine(Napi::Env env, Napi::Object exports);
 void InitPpo(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
+void InitNeox(Napi::Env env, Napi::Object exports);
 
 }  // namespace rl_napi

@@ -7,6 +7,7 @@ import { runtime } from '../native.js';
 import { demoBuilder, demoCommand } from './demo.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
+import { verifyBuilder, verifyCommand } from './verify-model.js';
 
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
       y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
         .demandCommand(1, 'Name a sae subcommand: train'))
     .command('mmcs <a> <b>', 'mean max cosine similarity between two dictionaries, and the top-k matched features', mmcsBuilder, mmcsCommand)
+    .command('verify-model', 'compare the engine with reference tensors computed by transformers', verifyBuilder, verifyCommand)
     .command('bench', 'benchmarks, with a PyTorch peer measured in the same run', (y) =>
       y.command('kernels', 'SAE step, MMCS and PPO loss kernels', (yy) => yy
         .option('case', { type: 'string', array: true, choices: ['sae_step', 'mmcs', 'ppo_loss'], describe: 'only these cases' })

@@ -1,0 +1,521 @@
+// The GPT-NeoX kernels on the CPU (see neox_ops.h for each contract). Plain loops a reader can
+// check against docs/neox.md; OpenMP over rows (or heads) for the passes that are worth it, and
+// rl::sgemm for every matrix product.
+#include "neox_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "rewardlens/gemm.h"
+#include "vecmath.h"
+
+namespace rl {
+namespace neox {
+
+namespace {
+
+// Below this many elements a pass runs on one thread (a parallel region costs microseconds).
+constexpr int64_t kMinParallelWork = 32768;
+
+inline int threads_for(int64_t work) {
+#ifdef _OPENMP
+  return work < kMinParallelWork ? 1 : omp_get_max_threads();
+#else
+  (void)work;
+  return 1;
+#endif
+}
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int thread_count() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Columns [lo, hi) of `total` owned by thread `tid` of `nt`, in whole cache lines of floats, so
+// that passes reducing over rows into per-column sums never share a line between threads.
+inline void column_block(int64_t total, int tid, int nt, int64_t* lo, int64_t* hi) {
+  int64_t per = (total + nt - 1) / nt;
+  per = (per + 15) / 16 * 16;
+  *lo = std::min(total, per * tid);
+  *hi = std::min(total, *lo + per);
+}
+
+// sums[c] += Σ_n x[n,c]. x is (N,C), sums is (C).
+void column_sums_add(float* sums, const float* x, int64_t N, int64_t C) {
+#pragma omp parallel num_threads(threads_for(N * C))
+  {
+    int64_t c0, c1;
+    column_block(C, thread_id(), thread_count(), &c0, &c1);
+    for (int64_t n = 0; n < N && c0 < c1; ++n) {
+      const float* row = x + n * C;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) sums[c] += row[c];
+    }
+  }
+}
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+}  // namespace
+
+// ---- embedding --------------------------------------------------------------------------------
+
+void embedding_forward(float* out, const int32_t* ids, const float* wte, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
+  for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * C, wte + static_cast<int64_t>(ids[n]) * C, C * sizeof(float));
+}
+
+void embedding_backward(float* dwte, const float* dout, const int32_t* ids, int64_t N, int64_t C) {
+  // Serial over rows: two rows with the same token add into the same row of dwte.
+  for (int64_t n = 0; n < N; ++n) {
+    float* d = dwte + static_cast<int64_t>(ids[n]) * C;
+    const float* g = dout + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) d[c] += g[c];
+  }
+}
+
+// ---- layer norm -------------------------------------------------------------------------------
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    float* y = out + n * C;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += x[c];
+    const float m = s / static_cast<float>(C);
+    float v = 0.0f;
+#pragma omp simd reduction(+ : v)
+    for (int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
+    const float r = 1.0f / std::sqrt(v / static_cast<float>(C) + eps);
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * r * w[c] + b[c];
+    mean[n] = m;
+    rstd[n] = r;
+  }
+}
+
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  // forward: n = (x − m)·r; y = n·w + b
+  // backward: dn = dy·w; dx = (dn − mean(dn) − n·mean(dn·n))·r  (m and r depend on x)
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = inp + i * C;
+    const float* dy = dout + i * C;
+    float* dx = dinp + i * C;
+    const float m = mean[i], r = rstd[i];
+    float dn_mean = 0.0f, dnn_mean = 0.0f;
+#pragma omp simd reduction(+ : dn_mean, dnn_mean)
+    for (int64_t c = 0; c < C; ++c) {
+      const float dn = dy[c] * w[c];
+      dn_mean += dn;
+      dnn_mean += dn * (x[c] - m) * r;
+    }
+    dn_mean /= static_cast<float>(C);
+    dnn_mean /= static_cast<float>(C);
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float nrm = (x[c] - m) * r;
+      dx[c] += (dy[c] * w[c] - dn_mean - nrm * dnn_mean) * r;
+    }
+  }
+  // dw += Σ_rows dy·n; db += Σ_rows dy (column blocks: no two threads share a column)
+#pragma omp parallel num_threads(threads_for(N * C))
+  {
+    int64_t c0, c1;
+    column_block(C, thread_id(), thread_count(), &c0, &c1);
+    for (int64_t i = 0; i < N && c0 < c1; ++i) {
+      const float* x = inp + i * C;
+      const float* dy = dout + i * C;
+      const float m = mean[i], r = rstd[i];
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) {
+        dw[c] += dy[c] * (x[c] - m) * r;
+        db[c] += dy[c];
+      }
+    }
+  }
+}
+
+// ---- linear -------------------------------------------------------------------------------------
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N,
+                    int64_t IN, int64_t OUT) {
+  // out = inp·wᵀ (+ bias: written first, then the product added with beta = 1)
+  if (bias != nullptr) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * OUT))
+    for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * OUT, bias, OUT * sizeof(float));
+  }
+  sgemm(false, true, N, OUT, IN, 1.0f, inp, IN, w, IN, bias != nullptr ? 1.0f : 0.0f, out, OUT);
+}
+
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int64_t N, int64_t IN, int64_t OUT, bool accumulate) {
+  // forward: out = inp·wᵀ + b
+  // backward: dinp = dout·w; dw += doutᵀ·inp; db += Σ_rows dout
+  if (dinp != nullptr) sgemm(false, false, N, IN, OUT, 1.0f, dout, OUT, w, IN, accumulate ? 1.0f : 0.0f, dinp, IN);
+  sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  if (dbias != nullptr) column_sums_add(dbias, dout, N, OUT);
+}
+
+// ---- rotary -------------------------------------------------------------------------------------
+
+void rotary_tables(float* cos, float* sin, const int32_t* pos, int64_t N, int64_t RD, double base) {
+  const int64_t half = RD / 2;
+  if (half == 0) return;
+  // transformers: inv_freq = 1.0 / (base ** (arange(0, RD, 2).float() / RD)), all in float32;
+  // freqs = inv_freq · position (float32); cos/sin of that float32 angle.
+  std::vector<float> inv_freq(half);
+  for (int64_t j = 0; j < half; ++j) {
+    const float e = static_cast<float>(2 * j) / static_cast<float>(RD);
+    inv_freq[j] = 1.0f / std::pow(static_cast<float>(base), e);
+  }
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * half * 16))
+  for (int64_t n = 0; n < N; ++n) {
+    const float p = static_cast<float>(pos[n]);
+    for (int64_t j = 0; j < half; ++j) {
+      const float angle = inv_freq[j] * p;
+      cos[n * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin[n * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+}
+
+void rotary_forward(float* qkv, const float* cos, const float* sin, int64_t N, int64_t NH,
+                    int64_t HD, int64_t RD) {
+  const int64_t half = RD / 2;
+  if (half == 0) return;
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * NH * RD * 2))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* cs = cos + n * half;
+    const float* sn = sin + n * half;
+    for (int64_t h = 0; h < NH; ++h) {
+      for (int64_t part = 0; part < 2; ++part) {  // q, then k
+        float* x = qkv + (n * NH + h) * 3 * HD + part * HD;
+#pragma omp simd
+        for (int64_t j = 0; j < half; ++j) {
+          const float x1 = x[j], x2 = x[j + half];
+          x[j] = x1 * cs[j] - x2 * sn[j];
+          x[j + half] = x2 * cs[j] + x1 * sn[j];
+        }
+      }
+    }
+  }
+}
+
+void rotary_backward(float* dqkv, const float* cos, const float* sin, int64_t N, int64_t NH,
+                     int64_t HD, int64_t RD) {
+  const int64_t half = RD / 2;
+  if (half == 0) return;
+  // forward: y1 = x1·c − x2·s; y2 = x2·c + x1·s
+  // backward: dx1 = dy1·c + dy2·s; dx2 = dy2·c − dy1·s
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * NH * RD * 2))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* cs = cos + n * half;
+    const float* sn = sin + n * half;
+    for (int64_t h = 0; h < NH; ++h) {
+      for (int64_t part = 0; part < 2; ++part) {
+        float* d = dqkv + (n * NH + h) * 3 * HD + part * HD;
+#pragma omp simd
+        for (int64_t j = 0; j < half; ++j) {
+          const float dy1 = d[j], dy2 = d[j + half];
+          d[j] = dy1 * cs[j] + dy2 * sn[j];
+          d[j + half] = dy2 * cs[j] - dy1 * sn[j];
+        }
+      }
+    }
+  }
+}
+
+// ---- attention ----------------------------------------------------------------------------------
+
+void attention_forward(float* out, float* att, const float* qkv, const uint8_t* mask, int64_t B,
+                       int64_t T, int64_t NH, int64_t HD) {
+  const int64_t C3 = NH * 3 * HD, C = NH * HD;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
+#pragma omp parallel for collapse(3) schedule(static) num_threads(threads_for(B * NH * T * T * HD / 8))
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < NH; ++h) {
+      for (int64_t t = 0; t < T; ++t) {
+        const float* q = qkv + (b * T + t) * C3 + h * 3 * HD;
+        float* a = att + ((b * NH + h) * T + t) * T;
+        float* o = out + (b * T + t) * C + h * HD;
+        // scores s_j = q·k_j·scale over visible keys (j <= t, mask 1); −inf elsewhere
+        float maxv = kNegInf;
+        for (int64_t j = 0; j <= t; ++j) {
+          if (mask != nullptr && mask[b * T + j] == 0) {
+            a[j] = kNegInf;
+            continue;
+          }
+          const float* k = qkv + (b * T + j) * C3 + h * 3 * HD + HD;
+          float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+          for (int64_t d = 0; d < HD; ++d) s += q[d] * k[d];
+          s *= scale;
+          a[j] = s;
+          maxv = std::max(maxv, s);
+        }
+        for (int64_t j = t + 1; j < T; ++j) a[j] = 0.0f;
+        if (maxv == kNegInf) {  // no visible key: att 0, out 0
+          for (int64_t j = 0; j <= t; ++j) a[j] = 0.0f;
+          for (int64_t d = 0; d < HD; ++d) o[d] = 0.0f;
+          continue;
+        }
+        // softmax over j <= t (exp(−inf) = 0 for masked keys)
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j <= t; ++j) {
+          const float e = exp_approx(a[j] - maxv);
+          a[j] = e;
+          sum += e;
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j <= t; ++j) a[j] *= inv;
+        // out = Σ_j att_j·v_j
+        for (int64_t d = 0; d < HD; ++d) o[d] = 0.0f;
+        for (int64_t j = 0; j <= t; ++j) {
+          const float p = a[j];
+          if (p == 0.0f) continue;
+          const float* v = qkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
+#pragma omp simd
+          for (int64_t d = 0; d < HD; ++d) o[d] += p * v[d];
+        }
+      }
+    }
+  }
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
+                        int64_t B, int64_t T, int64_t NH, int64_t HD) {
+  const int64_t C3 = NH * 3 * HD, C = NH * HD;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
+  // Each (b, h) owns the dq, dk, dv of its head in its row: no two threads write the same entry.
+#pragma omp parallel num_threads(threads_for(B * NH * T * T * HD / 8))
+  {
+    std::vector<float> dp(static_cast<size_t>(T));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < NH; ++h) {
+        for (int64_t t = 0; t < T; ++t) std::memset(dqkv + (b * T + t) * C3 + h * 3 * HD, 0, 3 * HD * sizeof(float));
+        for (int64_t t = 0; t < T; ++t) {
+          const float* a = att + ((b * NH + h) * T + t) * T;
+          const float* q = qkv + (b * T + t) * C3 + h * 3 * HD;
+          const float* go = dout + (b * T + t) * C + h * HD;
+          float* dq = dqkv + (b * T + t) * C3 + h * 3 * HD;
+          // forward: out = Σ_j p_j·v_j  →  dv_j += p_j·dout;  dp_j = dout·v_j
+          float pdp = 0.0f;
+          for (int64_t j = 0; j <= t; ++j) {
+            const float p = a[j];
+            if (p == 0.0f) {
+              dp[j] = 0.0f;
+              continue;
+            }
+            const float* v = qkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
+            float* dv = dqkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int64_t d = 0; d < HD; ++d) {
+              s += go[d] * v[d];
+              dv[d] += p * go[d];
+            }
+            dp[j] = s;
+            pdp += p * s;
+          }
+          // forward: p = softmax(s), s_j = q·k_j·scale
+          // backward: ds_j = p_j·(dp_j − Σ_k p_k·dp_k); dq += ds_j·scale·k_j; dk_j += ds_j·scale·q
+          for (int64_t j = 0; j <= t; ++j) {
+            const float p = a[j];
+            if (p == 0.0f) continue;
+            const float ds = p * (dp[j] - pdp) * scale;
+            const float* k = qkv + (b * T + j) * C3 + h * 3 * HD + HD;
+            float* dk = dqkv + (b * T + j) * C3 + h * 3 * HD + HD;
+#pragma omp simd
+            for (int64_t d = 0; d < HD; ++d) {
+              dq[d] += ds * k[d];
+              dk[d] += ds * q[d];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- GELU ---------------------------------------------------------------------------------------
+
+namespace {
+constexpr float kSqrtHalf = 0.70710678118654752f;      // 1/√2
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;    // 1/√(2π)
+constexpr float kSqrt2OverPi = 0.79788456080286536f;   // √(2/π)
+constexpr float kGeluCubic = 0.044715f;
+}  // namespace
+
+void gelu_forward(float* out, const float* inp, int64_t N, bool tanh_form) {
+  if (tanh_form) {
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+    for (int64_t i = 0; i < N; ++i) {
+      const float x = inp[i];
+      const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
+      out[i] = 0.5f * x * (1.0f + tanh_approx(u));
+    }
+  } else {
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+    for (int64_t i = 0; i < N; ++i) {
+      const float x = inp[i];
+      out[i] = 0.5f * x * (1.0f + erf_approx(x * kSqrtHalf));
+    }
+  }
+}
+
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool tanh_form) {
+  if (tanh_form) {
+    // forward: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)
+    // backward: dy/dx = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+    for (int64_t i = 0; i < N; ++i) {
+      const float x = inp[i];
+      const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
+      const float th = tanh_approx(u);
+      const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
+      dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+  } else {
+    // forward: y = x·Φ(x), Φ(x) = ½(1 + erf(x/√2))
+    // backward: dy/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+    for (int64_t i = 0; i < N; ++i) {
+      const float x = inp[i];
+      const float cdf = 0.5f * (1.0f + erf_approx(x * kSqrtHalf));
+      const float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x * x);
+      dinp[i] = dout[i] * (cdf + x * pdf);
+    }
+  }
+}
+
+// ---- residual -----------------------------------------------------------------------------------
+
+void residual_forward(float* out, const float* a, const float* b, int64_t N) {
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+  for (int64_t i = 0; i < N; ++i) out[i] = a[i] + b[i];
+}
+
+void residual3_forward(float* out, const float* x, const float* a, const float* b, int64_t N) {
+#pragma omp parallel for simd schedule(static) num_threads(threads_for(N))
+  for (int64_t i = 0; i < N; ++i) out[i] = x[i] + (a[i] + b[i]);
+}
+
+// ---- log-softmax rows ---------------------------------------------------------------------------
+
+namespace {
+constexpr int64_t kExpChunk = 2048;  // partial sums of exp in float over 8 KB, merged in double
+}
+
+void logsumexp_rows(float* lse, const float* logits, int64_t R, int64_t V) {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_for(R * V))
+  for (int64_t r = 0; r < R; ++r) {
+    const float* x = logits + r * V;
+    float m = kNegInf;
+#pragma omp simd reduction(max : m)
+    for (int64_t v = 0; v < V; ++v) m = std::max(m, x[v]);
+    double s = 0.0;
+    for (int64_t c0 = 0; c0 < V; c0 += kExpChunk) {
+      const int64_t c1 = std::min(V, c0 + kExpChunk);
+      float cs = 0.0f;
+#pragma omp simd reduction(+ : cs)
+      for (int64_t v = c0; v < c1; ++v) cs += exp_approx(x[v] - m);
+      s += cs;
+    }
+    lse[r] = static_cast<float>(static_cast<double>(m) + std::log(s));
+  }
+}
+
+void xent_backward(float* logits, const float* lse, const float* pcoef, const int32_t* y1,
+                   const float* c1, const int32_t* y2, const float* c2, int64_t R, int64_t V) {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_for(R * V))
+  for (int64_t r = 0; r < R; ++r) {
+    float* x = logits + r * V;
+    const float a = pcoef[r];
+    if (a == 0.0f && c1[r] == 0.0f && c2[r] == 0.0f) {
+      std::memset(x, 0, V * sizeof(float));
+      continue;
+    }
+    const float l = lse[r];
+#pragma omp simd
+    for (int64_t v = 0; v < V; ++v) x[v] = a * exp_approx(x[v] - l);
+    if (y1[r] >= 0) x[y1[r]] += c1[r];
+    if (y2[r] >= 0) x[y2[r]] += c2[r];
+  }
+}
+
+// ---- row selection -----------------------------------------------------------------------------
+
+void gather_rows(float* dst, const float* src, const int64_t* rows, int64_t n, int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(n * C))
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * C, src + rows[i] * C, C * sizeof(float));
+}
+
+void scatter_add_rows(float* dst, const float* src, const int64_t* rows, int64_t n, int64_t C) {
+  // forward: gather_rows → backward: each selected row's gradient goes back to its row
+#pragma omp parallel for schedule(static) num_threads(threads_for(n * C))
+  for (int64_t i = 0; i < n; ++i) {
+    float* d = dst + rows[i] * C;
+    const float* g = src + i * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) d[c] += g[c];
+  }
+}
+
+// ---- value head ---------------------------------------------------------------------------------
+
+void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = h + n * C;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += x[c] * w[c];
+    values[n] = s + b[0];
+  }
+}
+
+void value_backward(float* dh, float* dw, float* db, const float* dvalues, const float* h,
+                    const float* w, int64_t N, int64_t C) {
+  // forward: v_n = h_n·w + b  →  dh_n += dv_n·w; dw += Σ dv_n·h_n; db += Σ dv_n
+  double dbs = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float g = dvalues[n];
+    if (g == 0.0f) continue;
+    const float* x = h + n * C;
+    float* dx = dh + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      dx[c] += g * w[c];
+      dw[c] += g * x[c];
+    }
+    dbs += g;
+  }
+  db[0] += static_cast<float>(dbs);
+}
+
+}  // namespace neox
+}  // namespace rl

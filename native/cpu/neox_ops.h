@@ -1,0 +1,100 @@
+// The GPT-NeoX kernels (internal to the CPU backend; the model in neox.cc strings them together).
+// This header is the backend seam: every op takes plain pointers and sizes and touches no state of
+// its own, so a CUDA port implements the same list over device pointers and the orchestration in
+// neox.cc stays as it is (see docs/neox.md).
+//
+// Each op is a forward/backward pair, outputs first, with the shape of every pointer. Sizes:
+// N rows (N = B·T), C hidden, IN/OUT a linear layer's widths, NH heads of HD dims, RD rotary
+// dims, V vocab. Backward functions ACCUMULATE (+=) into parameter gradients (dw, db) and, where
+// the comment says so, into input gradients; elsewhere they overwrite.
+#pragma once
+#include <cstdint>
+
+namespace rl {
+namespace neox {
+
+// ---- embedding --------------------------------------------------------------------------------
+// out[n,:] = wte[ids[n],:]. out is (N,C), ids is (N), wte is (V,C).
+void embedding_forward(float* out, const int32_t* ids, const float* wte, int64_t N, int64_t C);
+// dwte[ids[n],:] += dout[n,:]. dwte is (V,C), dout is (N,C).
+void embedding_backward(float* dwte, const float* dout, const int32_t* ids, int64_t N, int64_t C);
+
+// ---- layer norm -------------------------------------------------------------------------------
+// out = (inp − mean)·rstd·w + b per row, rstd = 1/√(var + eps) (biased variance, as torch).
+// out is (N,C), mean and rstd are (N), inp is (N,C), w and b are (C).
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps);
+// dinp += (dn − mean(dn) − n·mean(dn·n))·rstd with n = (inp − mean)·rstd, dn = dout·w;
+// dw += Σ_rows dout·n; db += Σ_rows dout. dinp is (N,C) (+=), dw and db are (C).
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+
+// ---- linear (nn.Linear: y = x·Wᵀ + b) -----------------------------------------------------------
+// out is (N,OUT), inp is (N,IN), w is (OUT,IN), bias is (OUT) or null.
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N,
+                    int64_t IN, int64_t OUT);
+// dinp = dout·w (+= when accumulate), dw += doutᵀ·inp, dbias += Σ_rows dout (when dbias given).
+// dinp is (N,IN) or null (not computed), dw is (OUT,IN), dout is (N,OUT).
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int64_t N, int64_t IN, int64_t OUT, bool accumulate);
+
+// ---- rotary position embedding (rotate_half form, partial) -------------------------------------
+// cos/sin[n,j] of angle pos[n]·inv_freq_j, inv_freq_j = 1/base^(2j/RD), j < RD/2, computed in
+// float32 as transformers does. cos and sin are (N,RD/2), pos is (N).
+void rotary_tables(float* cos, float* sin, const int32_t* pos, int64_t N, int64_t RD, double base);
+// In place on q and k of every head: for j < RD/2, x1 = x[j], x2 = x[j + RD/2]:
+//   x[j] ← x1·cos_j − x2·sin_j;  x[j + RD/2] ← x2·cos_j + x1·sin_j. qkv is (N,NH,3,HD).
+void rotary_forward(float* qkv, const float* cos, const float* sin, int64_t N, int64_t NH,
+                    int64_t HD, int64_t RD);
+// The transpose rotation on dq and dk, in place: dx1 ← dy1·cos + dy2·sin; dx2 ← dy2·cos − dy1·sin.
+void rotary_backward(float* dqkv, const float* cos, const float* sin, int64_t N, int64_t NH,
+                     int64_t HD, int64_t RD);
+
+// ---- causal self-attention with a padding mask -----------------------------------------------
+// For query t of row b, head h: s_j = q_t·k_j/√HD over keys j <= t with mask[b,j] = 1,
+// att = softmax(s) (float32), out_t = Σ_j att_j·v_j. A query with no such key (a left-padded
+// position) gets att = 0 and out = 0. out is (B,T,NH,HD), att is (B,NH,T,T) (0 where not
+// attended), qkv is (B,T,NH,3,HD) after rotary, mask is (B,T) or null (all 1).
+void attention_forward(float* out, float* att, const float* qkv, const uint8_t* mask, int64_t B,
+                       int64_t T, int64_t NH, int64_t HD);
+// dqkv (overwritten, (B,T,NH,3,HD)) from dout (B,T,NH,HD), with the forward's qkv and att.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
+                        int64_t B, int64_t T, int64_t NH, int64_t HD);
+
+// ---- GELU ---------------------------------------------------------------------------------------
+// erf: 0.5·x·(1 + erf(x/√2)); tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). out, inp are (N).
+void gelu_forward(float* out, const float* inp, int64_t N, bool tanh_form);
+// dinp = dout·gelu'(inp). dinp (may alias dout), dout and inp are (N).
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool tanh_form);
+
+// ---- residual -----------------------------------------------------------------------------------
+// out = a + b (N). (Backward: the gradient reaches both inputs unchanged; the model accumulates.)
+void residual_forward(float* out, const float* a, const float* b, int64_t N);
+// out = x + a + b (N): the parallel residual.
+void residual3_forward(float* out, const float* x, const float* a, const float* b, int64_t N);
+
+// ---- log-softmax rows of the LM head ----------------------------------------------------------
+// lse[r] = log Σ_v exp(logits[r,v]). lse is (R), logits is (R,V).
+void logsumexp_rows(float* lse, const float* logits, int64_t R, int64_t V);
+// In place: logits[r,:] ← pcoef[r]·softmax(logits[r,:]) + c1[r]·e_{y1[r]} + c2[r]·e_{y2[r]}
+// (a one-hot term is skipped where its index is < 0; rows with all three coefficients 0 become 0
+// without reading exp). With p = softmax: the loss row (−log p_y, weight g) has pcoef g, c1 −g;
+// a token log-prob row (log p_y, weight d) has pcoef −d, c2 d. logits is (R,V), the rest (R).
+void xent_backward(float* logits, const float* lse, const float* pcoef, const int32_t* y1,
+                   const float* c1, const int32_t* y2, const float* c2, int64_t R, int64_t V);
+
+// ---- row selection (the LM head runs on the rows that need it) ---------------------------------
+// dst[i,:] = src[rows[i],:]. dst is (n,C), src is (N,C), rows is (n).
+void gather_rows(float* dst, const float* src, const int64_t* rows, int64_t n, int64_t C);
+// dst[rows[i],:] += src[i,:] (rows distinct). dst is (N,C), src is (n,C).
+void scatter_add_rows(float* dst, const float* src, const int64_t* rows, int64_t n, int64_t C);
+
+// ---- value head ---------------------------------------------------------------------------------
+// values[n] = h[n,:]·w + b[0]. values is (N), h is (N,C), w is (C), b is (1).
+void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C);
+// dh[n,:] += dvalues[n]·w; dw += Σ_n dvalues[n]·h[n,:]; db += Σ_n dvalues[n].
+void value_backward(float* dh, float* dw, float* db, const float* dvalues, const float* h,
+                    const float* w, int64_t N, int64_t C);
+
+}  // namespace neox
+}  // namespace rl
