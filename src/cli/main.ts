@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
+import { benchModel } from '../bench/model.js';
 import { runtime } from '../native.js';
 import { demoBuilder, demoCommand } from './demo.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
@@ -26,7 +27,13 @@ export async function main(argv: string[]): Promise<void> {
       async (args) => {
         await benchKernels({ cases: args.case as string[] | undefined, peer: args.peer });
       })
-        .demandCommand(1, 'Name a bench subcommand: kernels'))
+        .command('model', 'GPT-NeoX engine, Pythia-70m shape: training step and KV-cache sampling', (yy) => yy
+          .option('case', { type: 'string', array: true, choices: ['train_step', 'sample'], describe: 'only these cases' })
+          .option('peer', { type: 'boolean', default: true, describe: 'measure the PyTorch peer (--no-peer to skip)' }),
+        async (args) => {
+          await benchModel({ cases: args.case as string[] | undefined, peer: args.peer });
+        })
+        .demandCommand(1, 'Name a bench subcommand: kernels, model'))
     .command('info', 'version, GEMM backend and threads of the native addon', {}, () => {
       const rt = runtime();
       process.stdout.write(JSON.stringify({ version: rt.version(), gemm: rt.gemmBackend(), openblas: rt.hasOpenblas(), threads: rt.numThreads() }) + '\n');

@@ -27,3 +27,21 @@ export function progressBar(total: number, label: string, opts: { quiet?: boolea
     },
   };
 }
+
+/** An onProgress callback for hub downloads: one bar per file, in bytes, on stderr. */
+export function downloadProgress(opts: { quiet?: boolean } = {}): { onProgress: (p: { file: string; bytes: number; total: number | undefined }) => void; stop(): void } {
+  let current: { file: string; bar: Progress } | null = null;
+  return {
+    onProgress(p) {
+      if (!current || current.file !== p.file) {
+        current?.bar.stop();
+        current = { file: p.file, bar: progressBar(p.total ?? 0, `download ${p.file}`, { quiet: opts.quiet }) };
+      }
+      current.bar.update(p.bytes);
+    },
+    stop() {
+      current?.bar.stop();
+      current = null;
+    },
+  };
+}

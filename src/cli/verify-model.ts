@@ -2,6 +2,7 @@
 // and report the error of every tensor against what transformers computed; non-zero exit past tolerance.
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { loadModel } from '../model/load.js';
+import { downloadProgress } from './progress.js';
 import { VERIFY_TOLERANCE, formatComparisons, verifyAgainstReference } from '../model/verify.js';
 
 export interface VerifyArgs { model: string; reference: string; json: boolean; rtol: number; atol: number }
@@ -16,7 +17,8 @@ export function verifyBuilder(y: Argv): Argv<VerifyArgs> {
 }
 
 export async function verifyCommand(args: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
-  const { engine } = await loadModel(args.model);
+  const dl = downloadProgress();
+  const { engine } = await loadModel(args.model, { onProgress: dl.onProgress }).finally(() => dl.stop());
   try {
     const rows = await verifyAgainstReference(engine, args.reference, { rel: args.rtol, abs: args.atol });
     const failed = rows.filter((r) => !r.ok);
