@@ -46,9 +46,12 @@ export function hfHome(): string {
   return expandHome(env['HF_HOME'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'huggingface'));
 }
 
-/** `{root}/models--org--name`. */
-export function repoCacheDir(root: string, repo: string): string {
-  return join(root, getRepoFolderName({ name: repo, type: 'model' }));
+/** Hub repository kinds with their own namespace (and cache folder prefix). */
+export type RepoType = 'model' | 'dataset';
+
+/** `{root}/models--org--name` (or `datasets--org--name` for a dataset repo). */
+export function repoCacheDir(root: string, repo: string, type: RepoType = 'model'): string {
+  return join(root, getRepoFolderName({ name: repo, type }));
 }
 
 export function blobPath(repoDir: string, id: string): string {

@@ -21,7 +21,7 @@
 // blobs/{id}.incomplete, checked against the size and the LFS sha256 (git blob oid for small files),
 // and renamed into place only when verified.
 import { open } from 'node:fs/promises';
-import { createReadStream, mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { homedir } from 'node:os';
@@ -29,10 +29,10 @@ import { HUB_URL } from '@huggingface/hub';
 import {
   COMMIT_HASH, CONFIG_FILE, OPTIONAL_FILES, PICKLE_WEIGHTS, SAFETENSORS_FILE, SAFETENSORS_INDEX, TOKENIZER_FILE,
   blobPath, checkRepoPath, fileSize, hfHome, hubCacheRoot, linkSnapshotFile, markNoExist, missingModelFiles,
-  readIndexShards, readRef, repoCacheDir, snapshotDir, writeRef,
+  readIndexShards, readRef, repoCacheDir, snapshotDir, writeRef, type RepoType,
 } from './hub-cache.js';
 
-export { hubCacheRoot, repoCacheDir } from './hub-cache.js';
+export { hubCacheRoot, repoCacheDir, type RepoType } from './hub-cache.js';
 
 /** One progress report: `bytes` of `file` are on disk (resumed bytes included) out of `total`. */
 export interface HubProgress {
@@ -206,6 +206,159 @@ function hubResult(ctx: Ctx, commit: string, downloaded: string[]): ResolvedMode
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Dataset repos: the same machinery as models (the revision API, resolve URLs, blobs with resume and
+// checks, snapshots, refs, the offline lookup), with the hub's dataset paths
+// (/api/datasets/{repo}/revision/{rev}, {endpoint}/datasets/{repo}/resolve/{rev}/{path}) and the cache
+// folder datasets--{org}--{name}, as Python's huggingface_hub lays it out for repo_type="dataset".
+
+export interface ResolveDatasetOptions extends Omit<ResolveModelOptions, 'files'> {
+  /**
+   * Which repo files to fetch: exact repo paths (each required), or a choice made from the list of
+   * every file of the repo at the revision (return the paths wanted; none is an error). Offline, the
+   * choice is made from the files the cached snapshot holds.
+   */
+  files: string[] | ((repoFiles: string[]) => string[]);
+  /** Names the wanted files in messages, e.g. "the train split (*.parquet)"; default: the paths. */
+  describe?: string;
+}
+
+export interface ResolvedDataset {
+  /** The snapshot folder snapshots/{commit} in the cache. */
+  dir: string;
+  repo: string;
+  /** As asked: a branch, tag or commit. */
+  revision: string;
+  commit: string;
+  /** The repo paths chosen, each present under `dir`. */
+  files: string[];
+  /** Repo paths fetched over the network by this call (empty on a cache hit). */
+  downloaded: string[];
+}
+
+/** `org/name[@revision]` (revision default "main") → repo and revision; `what` names it in the error. */
+export function parseHubId(spec: string, what: string): { repo: string; revision: string } {
+  const m = typeof spec === 'string' ? HUB_ID.exec(spec) : null;
+  if (!m || m[2].endsWith('.') || `${m[1]}/${m[2]}`.includes('..') || `${m[1]}/${m[2]}`.includes('--')) {
+    throw new HubError('bad-spec', `Expected a hub id org/name[@revision] for ${what} but received ${JSON.stringify(spec)}`);
+  }
+  const revision = m[3] ?? 'main';
+  checkRepoPath(revision, `the revision of ${m[1]}/${m[2]}`);
+  return { repo: `${m[1]}/${m[2]}`, revision };
+}
+
+/**
+ * The files of a hub dataset `org/name[@revision]`, downloading into the cache what it lacks. Online,
+ * the revision API is asked every time (one small request; a commit whose exact files are all cached
+ * is served without it); offline (or when the hub cannot be reached), refs/{revision} and the
+ * snapshot are read.
+ */
+export async function resolveDataset(spec: string, opts: ResolveDatasetOptions): Promise<ResolvedDataset> {
+  const { repo, revision } = parseHubId(spec, 'the dataset');
+  const files = opts.files;
+  if (Array.isArray(files)) {
+    if (files.length === 0 || files.some((f) => typeof f !== 'string')) {
+      throw new TypeError(`Expected a non-empty array of repo paths or a function for files but received ${JSON.stringify(files)}`);
+    }
+    for (const f of files) checkRepoPath(f);
+  } else if (typeof files !== 'function') {
+    throw new TypeError(`Expected an array of repo paths or a function for files but received ${typeof files}`);
+  }
+  const what = opts.describe ?? (Array.isArray(files) ? files.join(', ') : 'the requested files');
+  const root = hubCacheRoot(opts.cacheDir);
+  const ctx: Ctx = {
+    repo,
+    repoType: 'dataset',
+    revision,
+    endpoint: checkEndpoint(opts.endpoint ?? process.env['HF_ENDPOINT'] ?? HUB_URL, opts.endpoint !== undefined ? 'endpoint' : 'HF_ENDPOINT'),
+    token: resolveToken(opts.token),
+    root,
+    repoDir: repoCacheDir(root, repo, 'dataset'),
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+  };
+  const offline = opts.offline ?? envFlag('HF_HUB_OFFLINE');
+  if (offline) {
+    return resolveDatasetOffline(ctx, files, what, opts.offline ? 'offline mode is on (the offline option)' : 'offline mode is on (HF_HUB_OFFLINE is set)');
+  }
+  if (COMMIT_HASH.test(revision) && Array.isArray(files)) {
+    const snap = snapshotDir(ctx.repoDir, revision);
+    if (files.every((f) => fileSize(join(snap, f)) !== undefined)) return { dir: snap, repo, revision, commit: revision, files, downloaded: [] };
+  }
+  let info: RevisionInfo;
+  try {
+    info = await fetchRevisionInfo(ctx);
+  } catch (err) {
+    if (err instanceof NetworkError) return resolveDatasetOffline(ctx, files, what, `the hub at ${ctx.endpoint} could not be reached (${err.message})`, err);
+    if (err instanceof HubError && err.status !== undefined && err.status >= 500) return resolveDatasetOffline(ctx, files, what, err.message, err);
+    throw err;
+  }
+  const all = [...info.files.keys()];
+  const wanted = Array.isArray(files) ? files : files(all);
+  if (wanted.length === 0) {
+    throw new HubError('not-found', `The dataset ${repo}@${revision} lacks ${what} (files in the repo: ${listSome(all) || 'none'})`, { repo, revision });
+  }
+  for (const f of wanted) checkRepoPath(f);
+  const downloaded = await fetchFiles(ctx, info, wanted);
+  writeRef(ctx.repoDir, revision, info.sha);
+  return { dir: snapshotDir(ctx.repoDir, info.sha), repo, revision, commit: info.sha, files: wanted, downloaded };
+}
+
+/** Every file under a snapshot folder, as repo paths (posix separators), sorted. */
+function snapshotFiles(snap: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string): void => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      const full = join(dir, name);
+      let st;
+      try {
+        st = statSync(full);
+      } catch {
+        continue; // a dangling link: its blob is gone
+      }
+      if (st.isDirectory()) walk(full, `${prefix}${name}/`);
+      else if (st.isFile()) out.push(`${prefix}${name}`);
+    }
+  };
+  walk(snap, '');
+  return out.sort();
+}
+
+function resolveDatasetOffline(ctx: Ctx, files: ResolveDatasetOptions['files'], what: string, why: string, cause?: unknown): ResolvedDataset {
+  const at = `${ctx.repo}@${ctx.revision}`;
+  const howTo =
+    `To fetch them, run the same command once online (without the offline option and with HF_HUB_OFFLINE unset), ` +
+    `or download the dataset with Python (huggingface-cli download ${ctx.repo} --repo-type dataset --revision ${ctx.revision}) ` +
+    `and point HF_HUB_CACHE at that cache (default ~/.cache/huggingface/hub), or copy its ${repoCacheDir('', ctx.repo, 'dataset')} folder into ${ctx.root}.`;
+  const commit = COMMIT_HASH.test(ctx.revision) ? ctx.revision : readRef(ctx.repoDir, ctx.revision);
+  if (!commit) {
+    throw new HubError(
+      'offline-missing',
+      `Cannot resolve the dataset ${at} from the cache: ${why}, and ${at} was never downloaded into it ` +
+        `(no ${join(ctx.repoDir, 'refs', ctx.revision)}). Missing: ${what}. Cache searched: ${ctx.root}. ${howTo}`,
+      { repo: ctx.repo, revision: ctx.revision, missing: Array.isArray(files) ? files : [what], cause },
+    );
+  }
+  const snap = snapshotDir(ctx.repoDir, commit);
+  const missing = Array.isArray(files) ? files.filter((f) => fileSize(join(snap, f)) === undefined) : [];
+  const wanted = Array.isArray(files) ? files : files(snapshotFiles(snap));
+  if (missing.length > 0 || wanted.length === 0) {
+    throw new HubError(
+      'offline-missing',
+      `Cannot resolve the dataset ${at} from the cache: ${why}, and the snapshot of commit ${commit} lacks ` +
+        `${missing.length > 0 ? missing.join(', ') : what}. Cache searched: ${snap}. ${howTo}`,
+      { repo: ctx.repo, revision: ctx.revision, missing: missing.length > 0 ? missing : [what], cause },
+    );
+  }
+  return { dir: snap, repo: ctx.repo, revision: ctx.revision, commit, files: wanted, downloaded: [] };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Environment
 
 function checkEndpoint(url: string, name: string): string {
@@ -241,6 +394,8 @@ function resolveToken(explicit: string | undefined): string | undefined {
 
 interface Ctx {
   repo: string;
+  /** Absent: a model repo. */
+  repoType?: RepoType;
   revision: string;
   endpoint: string;
   token: string | undefined;
@@ -433,7 +588,7 @@ function filePathUrl(path: string): string {
 }
 
 async function fetchRevisionInfo(ctx: Ctx): Promise<RevisionInfo> {
-  const url = `${ctx.endpoint}/api/models/${repoUrlPath(ctx.repo)}/revision/${encodeURIComponent(ctx.revision)}?blobs=true`;
+  const url = `${ctx.endpoint}/api/${ctx.repoType === 'dataset' ? 'datasets' : 'models'}/${repoUrlPath(ctx.repo)}/revision/${encodeURIComponent(ctx.revision)}?blobs=true`;
   let res: Response | undefined;
   for (let attempt = 0; ; attempt++) {
     res = await request(ctx, url, { headers: { accept: 'application/json' } });
@@ -492,7 +647,7 @@ async function headFile(ctx: Ctx, commit: string, path: string): Promise<RemoteF
 }
 
 function resolveUrl(ctx: Ctx, commit: string, path: string): string {
-  return `${ctx.endpoint}/${repoUrlPath(ctx.repo)}/resolve/${encodeURIComponent(commit)}/${filePathUrl(path)}`;
+  return `${ctx.endpoint}/${ctx.repoType === 'dataset' ? 'datasets/' : ''}${repoUrlPath(ctx.repo)}/resolve/${encodeURIComponent(commit)}/${filePathUrl(path)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------

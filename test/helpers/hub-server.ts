@@ -4,6 +4,8 @@
 //                                                               LFS files: 302 to the "CDN" (a second server on
 //                                                               another port) with X-Linked-Etag / X-Linked-Size
 //   GET  {cdn}/blobs/{sha256}                                  → the LFS content, with Range support
+//   (dataset repos, added with addCommit(..., { type: 'dataset' }): the same under /api/datasets/… and
+//   /datasets/{org}/{name}/resolve/…; models and datasets are separate namespaces, as on the hub)
 // Errors carry X-Error-Code as the hub's do (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo).
 // Faults can be injected per file (a dropped connection, wrong bytes, a wrong size); every request is logged.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -64,7 +66,7 @@ export interface FakeHub {
   requests: LoggedRequest[];
   faults: Faults;
   /** Add a commit; moves `branch` (default "main") to it and points each of `tags` at it. */
-  addCommit(repo: string, files: HubFileSpec[], opts?: { branch?: string; tags?: string[]; private?: boolean; gated?: boolean }): string;
+  addCommit(repo: string, files: HubFileSpec[], opts?: { branch?: string; tags?: string[]; private?: boolean; gated?: boolean; type?: 'model' | 'dataset' }): string;
   /** Requests for one file (resolve and CDN). */
   requestsFor(file: string): LoggedRequest[];
   close(): Promise<void>;
@@ -171,15 +173,21 @@ export async function startHubServer(opts: { token?: string } = {}): Promise<Fak
 
   const hub = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const api = /^\/api\/models\/([^/]+)\/([^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
-    const resolve = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
+    const apiMatch = /^\/api\/(models|datasets)\/([^/]+)\/([^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
+    const resolveMatch = /^(?:\/(datasets))?\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
+    // Dataset repos live under the key "datasets/{org}/{name}"; the groups are shifted to the old shape.
+    const datasetPrefix = (kind: string | undefined): string => (kind === 'datasets' ? 'datasets/' : '');
+    const api = apiMatch ? ([apiMatch[0], apiMatch[2], apiMatch[3], apiMatch[4]] as const) : null;
+    const apiKind = datasetPrefix(apiMatch?.[1]);
+    const resolve = resolveMatch ? ([resolveMatch[0], resolveMatch[2], resolveMatch[3], resolveMatch[4], resolveMatch[5]] as const) : null;
+    const resolveKind = datasetPrefix(resolveMatch?.[1]);
     const entry: LoggedRequest = { server: 'hub', method: req.method ?? 'GET', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization };
     requests.push(entry);
     if (api && faults.apiStatus !== undefined) return error(res, faults.apiStatus, 'Unavailable', 'Service unavailable');
     if (api) {
       const name = `${decodeURIComponent(api[1])}/${decodeURIComponent(api[2])}`;
       const rev = decodeURIComponent(api[3]);
-      const repo = findRepo(res, req, name);
+      const repo = findRepo(res, req, apiKind + name);
       if (!repo) return;
       const sha = commitOf(repo, rev);
       if (!sha) return error(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
@@ -203,7 +211,7 @@ export async function startHubServer(opts: { token?: string } = {}): Promise<Fak
       const rev = decodeURIComponent(resolve[3]);
       const path = resolve[4].split('/').map(decodeURIComponent).join('/');
       entry.file = path;
-      const repo = findRepo(res, req, name);
+      const repo = findRepo(res, req, resolveKind + name);
       if (!repo) return;
       const sha = commitOf(repo, rev);
       if (!sha) return error(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
@@ -256,10 +264,11 @@ export async function startHubServer(opts: { token?: string } = {}): Promise<Fak
     requests,
     faults,
     addCommit(name, files, o = {}) {
-      let repo = repos.get(name);
+      const key = o.type === 'dataset' ? `datasets/${name}` : name;
+      let repo = repos.get(key);
       if (!repo) {
         repo = { commits: new Map(), refs: new Map(), private: false, gated: false };
-        repos.set(name, repo);
+        repos.set(key, repo);
       }
       if (o.private !== undefined) repo.private = o.private;
       if (o.gated !== undefined) repo.gated = o.gated;
