@@ -1,6 +1,7 @@
 // The GPT-NeoX model on the CPU: the parameter layout (one allocation, named views), the
 // activation layout, and the forward and backward passes that string the kernels of neox_ops.h
-// together. docs/neox.md writes out the math; neox.h the contract.
+// together. docs/neox.md writes out the math; neox.h the contract. The handle's definition is in
+// neox_internal.h, shared with neox_generate.cc (the KV cache, incremental forward and sampling).
 //
 // Forward of one layer (slot s = the layer in training, 0 otherwise):
 //   ln1 = LN1(x); qkv = ln1·Wqkvᵀ + b; rotary(q, k); ctx = attention(qkv); a = ctx·Wdᵀ + b
@@ -23,75 +24,14 @@
 #include <omp.h>
 #endif
 
+#include "neox_internal.h"
 #include "neox_ops.h"
 
 namespace rl {
 
+using namespace neox_detail;
+
 namespace {
-
-// A float buffer, 64-byte aligned, grown on demand and kept (never shrunk) until released.
-struct FloatBuf {
-  float* p = nullptr;
-  size_t n = 0;
-  FloatBuf() = default;
-  FloatBuf(const FloatBuf&) = delete;
-  FloatBuf& operator=(const FloatBuf&) = delete;
-  ~FloatBuf() { release(); }
-  bool reserve(size_t count) {
-    if (count <= n) return true;
-    release();
-    void* q = nullptr;
-    if (posix_memalign(&q, 64, std::max<size_t>(count, 16) * sizeof(float)) != 0) return false;
-    p = static_cast<float*>(q);
-    n = count;
-    return true;
-  }
-  void release() {
-    std::free(p);
-    p = nullptr;
-    n = 0;
-  }
-};
-
-struct TensorEntry {
-  std::string name;
-  int64_t offset = 0;
-  int64_t numel = 0;
-  int64_t ndim = 1;
-  int64_t shape[2] = {0, 0};
-};
-
-// Named views into the parameter (or gradient) allocation. Biases absent from the config are null.
-struct LayerView {
-  float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-  float *qkv_w, *qkv_b, *dense_w, *dense_b;
-  float *fc_w, *fc_b, *proj_w, *proj_b;
-};
-struct ModelView {
-  float* wte = nullptr;  // (V,C) embed_in
-  std::vector<LayerView> layers;
-  float *lnf_w = nullptr, *lnf_b = nullptr;
-  float* wout = nullptr;  // (V,C) embed_out, or wte when tied
-  float *v_w = nullptr, *v_b = nullptr;
-};
-
-// Where each activation lives inside the activation allocation for one (B, T, train) shape.
-// S layer slots (L in training, else 1) and SR residual slots (L + 1 in training, else 2).
-struct Acts {
-  int64_t S = 0, SR = 0;
-  float* resid = nullptr;                                       // (SR, BT, C)
-  float *ln1 = nullptr, *ln1_mean = nullptr, *ln1_rstd = nullptr;  // (S, BT, C), (S, BT), (S, BT)
-  float* qkv = nullptr;                                         // (S, BT, 3C) after rotary
-  float* att = nullptr;                                         // (S, B, NH, T, T)
-  float* ctx = nullptr;                                         // (S, BT, C) attention before dense
-  float* resid_mid = nullptr;                                   // (S, BT, C) sequential only
-  float *ln2 = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
-  float *fch = nullptr, *fch_act = nullptr;                     // (S, BT, I)
-  float *attn_out = nullptr, *mlp_out = nullptr;                // (BT, C) shared by all layers
-  float *cos = nullptr, *sin = nullptr;                         // (BT, RD/2)
-  float *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;  // (BT, C), (BT), (BT)
-  float* lse = nullptr;                                         // (BT)
-};
 
 // Backward scratch.
 struct Grads {
@@ -108,40 +48,6 @@ uint64_t splitmix64(uint64_t& s) {
 std::string str(int64_t v) { return std::to_string(v); }
 
 }  // namespace
-
-struct Neox {
-  NeoxConfig cfg;
-  int64_t HD = 0, RD = 0;
-  std::vector<TensorEntry> tensors;
-  int64_t num_params = 0;
-  float* params = nullptr;
-  float* grads = nullptr;
-  ModelView P, G;
-
-  FloatBuf acts_buf;    // activations (layout in `acts`, recomputed per forward)
-  FloatBuf logits_buf;  // (BT, V) in training, (chunk, V) otherwise
-  FloatBuf bwd_buf;     // backward scratch
-  Acts acts;
-  FloatBuf head_h;      // the selected rows of lnf, (rows, C), when the LM head runs on a subset
-  std::vector<int32_t> pos_default;
-  std::vector<int32_t> y1, y2;
-  std::vector<int64_t> head_rows;  // rows of the LM head (when not all of them)
-
-  // Training state: what the last training forward saw and kept.
-  bool train_ready = false;
-  int64_t B = 0, T = 0;
-  std::vector<int32_t> ids, targets;
-  std::vector<uint8_t> mask;
-  bool has_mask = false, head_kept = false, want_loss = false, have_targets = false;
-  bool head_all = false;  // the kept logits are every row's (else those of head_rows)
-  int64_t head_count = 0; // rows of kept logits
-  int64_t loss_pairs = 0;
-
-  ~Neox() {
-    std::free(params);
-    std::free(grads);
-  }
-};
 
 namespace {
 
@@ -539,8 +445,11 @@ void neox_zero_grad(Neox* model) {
 size_t neox_memory_bytes(const Neox* model) {
   size_t n = static_cast<size_t>(model->num_params) * (model->grads ? 2 : 1);
   n += model->acts_buf.n + model->logits_buf.n + model->bwd_buf.n + model->head_h.n;
+  n += model->step_buf.n + model->head_logits.n + model->sample_buf.n;
   return n * sizeof(float) + (model->ids.capacity() + model->targets.capacity()) * sizeof(int32_t) +
-         model->head_rows.capacity() * sizeof(int64_t) + model->mask.capacity();
+         model->head_rows.capacity() * sizeof(int64_t) + model->mask.capacity() +
+         (model->step_ids.capacity() + model->step_pos.capacity()) * sizeof(int32_t) + model->sample_keys.capacity() * sizeof(uint64_t) + model->sample_mass.capacity() * sizeof(double) +
+         model->step_rows.capacity() * sizeof(int64_t) + neox_cache_memory_bytes(model->gen_cache);
 }
 
 void neox_release_activations(Neox* model) {
@@ -550,6 +459,13 @@ void neox_release_activations(Neox* model) {
   model->bwd_buf.release();
   model->head_h.release();
   model->acts = Acts();
+  neox_cache_destroy(model->gen_cache);
+  model->gen_cache = nullptr;
+  model->step_buf.release();
+  model->head_logits.release();
+  model->sample_buf.release();
+  std::vector<uint64_t>().swap(model->sample_keys);
+  std::vector<double>().swap(model->sample_mass);
 }
 
 // ---- forward ------------------------------------------------------------------------------------

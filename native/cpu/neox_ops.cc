@@ -13,6 +13,10 @@
 #include <omp.h>
 #endif
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
 #include "rewardlens/gemm.h"
 #include "vecmath.h"
 
@@ -177,6 +181,182 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
   sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
   if (dbias != nullptr) column_sums_add(dbias, dout, N, OUT);
 }
+
+// ---- linear for a few rows ----------------------------------------------------------------------
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which its own -Wuninitialized then
+// reports inside them (GCC bug 105593); silenced for this section only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace {
+
+// The register tile: OB output rows of w × NB input rows, one vector accumulator each, over the
+// whole depth; then a horizontal sum per (input row, output row). The x vector is pinned in a
+// register (the empty asm) so the compiler loads it once per k step rather than once per FMA.
+// Vec wraps one SIMD width: zero, load, tail load of the first n lanes, fma, horizontal sum.
+#if defined(__AVX512F__)
+struct Vec {
+  using T = __m512;
+  static constexpr int64_t W = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static T load_n(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(T a) {  // (not _mm512_reduce_add_ps: GCC 12 warns inside it)
+    T t = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, 0x4E));  // + the other 256-bit half
+    t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xB1));    // + the neighbouring 128-bit lane
+    __m128 v = _mm512_castps512_ps128(t);
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+  }
+};
+constexpr int kTileOut = 3, kTileRows = 8;  // 24 accumulators + 3 w + 1 x of 32 registers
+#elif defined(__AVX2__) && defined(__FMA__)
+struct Vec {
+  using T = __m256;
+  static constexpr int64_t W = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static T load_n(const float* p, int64_t n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+  }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static float sum(T a) {
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+  }
+};
+constexpr int kTileOut = 3, kTileRows = 4;  // 12 accumulators + 3 w + 1 x of 16 registers
+#endif
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// out[n0+j, o0+i] = bias[o0+i] + inp[n0+j,:]·w[o0+i,:] for i < OB, j < NB. pf: rows of w to
+// prefetch alongside (the next tile's, on the first pass over a tile), or null.
+template <int OB, int NB>
+inline void rows_tile(float* out, const float* inp, const float* w, const float* bias, int64_t IN,
+                      int64_t OUT, int64_t o0, int64_t n0, const float* pf) {
+  typename Vec::T acc[OB][NB];
+  for (int i = 0; i < OB; ++i)
+    for (int j = 0; j < NB; ++j) acc[i][j] = Vec::zero();
+  const float* wr[OB];
+  const float* xr[NB];
+  for (int i = 0; i < OB; ++i) wr[i] = w + (o0 + i) * IN;
+  for (int j = 0; j < NB; ++j) xr[j] = inp + (n0 + j) * IN;
+  int64_t k = 0;
+  for (; k + Vec::W <= IN; k += Vec::W) {
+    typename Vec::T wv[OB];
+    for (int i = 0; i < OB; ++i) wv[i] = Vec::load(wr[i] + k);
+    if (pf != nullptr) {
+      for (int i = 0; i < OB; ++i) _mm_prefetch(reinterpret_cast<const char*>(pf + i * IN + k), _MM_HINT_T0);
+    }
+    for (int j = 0; j < NB; ++j) {
+      typename Vec::T xv = Vec::load(xr[j] + k);
+      asm("" : "+v"(xv));
+      for (int i = 0; i < OB; ++i) acc[i][j] = Vec::fma(wv[i], xv, acc[i][j]);
+    }
+  }
+  if (k < IN) {  // the last IN − k < W columns, loaded with zeros beyond
+    typename Vec::T wv[OB];
+    for (int i = 0; i < OB; ++i) wv[i] = Vec::load_n(wr[i] + k, IN - k);
+    for (int j = 0; j < NB; ++j) {
+      const typename Vec::T xv = Vec::load_n(xr[j] + k, IN - k);
+      for (int i = 0; i < OB; ++i) acc[i][j] = Vec::fma(wv[i], xv, acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NB; ++j) {
+    for (int i = 0; i < OB; ++i) {
+      out[(n0 + j) * OUT + o0 + i] = Vec::sum(acc[i][j]) + (bias != nullptr ? bias[o0 + i] : 0.0f);
+    }
+  }
+}
+
+// Output rows o0 .. o0+OB for every input row: tiles of kTileRows rows, then the remainder.
+template <int OB>
+void rows_block(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t IN,
+                int64_t OUT, int64_t o0) {
+  const float* pf = o0 + 2 * OB <= OUT ? w + (o0 + OB) * IN : nullptr;
+  int64_t n0 = 0;
+  for (; n0 + kTileRows <= N; n0 += kTileRows) {
+    rows_tile<OB, kTileRows>(out, inp, w, bias, IN, OUT, o0, n0, pf);
+    pf = nullptr;
+  }
+  switch (N - n0) {
+    case 7: rows_tile<OB, 7>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 6: rows_tile<OB, 6>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 5: rows_tile<OB, 5>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 4: rows_tile<OB, 4>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 3: rows_tile<OB, 3>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 2: rows_tile<OB, 2>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    case 1: rows_tile<OB, 1>(out, inp, w, bias, IN, OUT, o0, n0, pf); break;
+    default: break;
+  }
+}
+#endif
+
+}  // namespace
+
+int64_t matmul_rows_max() {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  return std::numeric_limits<int64_t>::max();
+#else
+  return 32;
+#endif
+}
+
+void matmul_forward_rows(float* out, const float* inp, const float* w, const float* bias, int64_t N,
+                         int64_t IN, int64_t OUT) {
+  // out = inp·wᵀ + bias, by blocks of output rows; each thread streams its own block of w once
+  // per block of input rows (one block for a decode step)
+  if (N <= 0 || OUT <= 0) return;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  const int64_t tiles = (OUT + kTileOut - 1) / kTileOut;
+  const int64_t rows_per_block = std::max<int64_t>(kTileRows, (int64_t{1} << 17) / std::max<int64_t>(IN, 1) / kTileRows * kTileRows);
+#pragma omp parallel num_threads(threads_for(N * IN * OUT / 8))
+  {
+    const int64_t nt = thread_count(), tid = thread_id();
+    const int64_t per = (tiles + nt - 1) / nt;
+    const int64_t t0 = std::min(tiles, per * tid), t1 = std::min(tiles, t0 + per);
+    for (int64_t n0 = 0; n0 < N; n0 += rows_per_block) {  // 512 KB of inputs at a time
+      const int64_t nb = std::min(rows_per_block, N - n0);
+      const float* x = inp + n0 * IN;
+      float* y = out + n0 * OUT;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t o0 = t * kTileOut;
+        if (o0 + kTileOut <= OUT) {
+          rows_block<kTileOut>(y, x, w, bias, nb, IN, OUT, o0);
+        } else {
+          for (int64_t o = o0; o < OUT; ++o) rows_block<1>(y, x, w, bias, nb, IN, OUT, o);
+        }
+      }
+    }
+  }
+#else
+  // portable: one dot product per output
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * IN * OUT / 8))
+  for (int64_t o = 0; o < OUT; ++o) {
+    const float* wo = w + o * IN;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* x = inp + n * IN;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t k = 0; k < IN; ++k) s += x[k] * wo[k];
+      out[n * OUT + o] = s + (bias != nullptr ? bias[o] : 0.0f);
+    }
+  }
+#endif
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // ---- rotary -------------------------------------------------------------------------------------
 
@@ -354,6 +534,89 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
               dq[d] += ds * k[d];
               dk[d] += ds * q[d];
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- attention over a KV cache ------------------------------------------------------------------
+
+void kv_cache_append(float* kc, float* vc, const float* qkv, const int64_t* rows, int64_t Bn,
+                     int64_t Tn, int64_t start, int64_t Tmax, int64_t NH, int64_t HD) {
+  for (int64_t i = 0; i < Bn; ++i) {
+    const int64_t b = rows != nullptr ? rows[i] : i;
+    for (int64_t t = 0; t < Tn; ++t) {
+      const float* src = qkv + (i * Tn + t) * NH * 3 * HD;
+      for (int64_t h = 0; h < NH; ++h) {
+        const int64_t dst = ((b * NH + h) * Tmax + start + t) * HD;
+        std::memcpy(kc + dst, src + h * 3 * HD + HD, HD * sizeof(float));
+        std::memcpy(vc + dst, src + h * 3 * HD + 2 * HD, HD * sizeof(float));
+      }
+    }
+  }
+}
+
+int64_t attention_cached_scratch(int64_t Tmax) {
+#ifdef _OPENMP
+  return static_cast<int64_t>(omp_get_max_threads()) * Tmax;
+#else
+  return Tmax;
+#endif
+}
+
+void attention_cached_forward(float* out, const float* qkv, const float* kc, const float* vc,
+                              const uint8_t* cmask, const int64_t* rows, int64_t Bn, int64_t Tn,
+                              int64_t start, int64_t Tmax, int64_t NH, int64_t HD, float* scratch) {
+  const int64_t C = NH * HD;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
+  const int64_t cols = start + Tn;
+#pragma omp parallel num_threads(threads_for(Bn * Tn * NH * cols * HD))
+  {
+    float* a = scratch + thread_id() * Tmax;
+#pragma omp for collapse(3) schedule(static)
+    for (int64_t i = 0; i < Bn; ++i) {
+      for (int64_t h = 0; h < NH; ++h) {
+        for (int64_t t = 0; t < Tn; ++t) {
+          const int64_t b = rows != nullptr ? rows[i] : i;
+          const int64_t c = start + t;  // the query's column
+          const float* q = qkv + (i * Tn + t) * NH * 3 * HD + h * 3 * HD;
+          const float* K = kc + (b * NH + h) * Tmax * HD;
+          const float* Vv = vc + (b * NH + h) * Tmax * HD;
+          const uint8_t* mk = cmask + b * Tmax;
+          float* o = out + (i * Tn + t) * C + h * HD;
+          // scores over visible columns j <= c; −inf elsewhere
+          float maxv = kNegInf;
+          for (int64_t j = 0; j <= c; ++j) {
+            if (mk[j] == 0) {
+              a[j] = kNegInf;
+              continue;
+            }
+            const float* k = K + j * HD;
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int64_t d = 0; d < HD; ++d) s += q[d] * k[d];
+            s *= scale;
+            a[j] = s;
+            maxv = std::max(maxv, s);
+          }
+          for (int64_t d = 0; d < HD; ++d) o[d] = 0.0f;
+          if (maxv == kNegInf) continue;  // no visible column: out 0
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j <= c; ++j) {
+            const float e = exp_approx(a[j] - maxv);
+            a[j] = e;
+            sum += e;
+          }
+          const float inv = 1.0f / sum;
+          for (int64_t j = 0; j <= c; ++j) {
+            const float p = a[j] * inv;
+            if (p == 0.0f) continue;
+            const float* v = Vv + j * HD;
+#pragma omp simd
+            for (int64_t d = 0; d < HD; ++d) o[d] += p * v[d];
           }
         }
       }

@@ -38,6 +38,19 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int64_t N, int64_t IN, int64_t OUT, bool accumulate);
 
+// The same product without packing, for decoding: each thread takes a contiguous block of output
+// rows of w and computes them for blocks of input rows (as many as keep their inputs in L2), a
+// register tile of 3 rows of w × 8 input rows at a time — so for a decode step (N = the batch)
+// every weight matrix is read from memory once for all rows. Same contract as matmul_forward;
+// every output is one dot product summed in a fixed order, so the result does not depend on the
+// thread count. AVX-512 or AVX2 tiles when compiled for them, else plain dot products.
+void matmul_forward_rows(float* out, const float* inp, const float* w, const float* bias, int64_t N,
+                         int64_t IN, int64_t OUT);
+// The largest N for which matmul_forward_rows beats matmul_forward: every N with the SIMD tiles
+// (OpenBLAS's kernels here are AVX2, and its idle threads spin where the next op's want to run);
+// 32 with plain dot products.
+int64_t matmul_rows_max();
+
 // ---- rotary position embedding (rotate_half form, partial) -------------------------------------
 // cos/sin[n,j] of angle pos[n]·inv_freq_j, inv_freq_j = 1/base^(2j/RD), j < RD/2, computed in
 // float32 as transformers does. cos and sin are (N,RD/2), pos is (N).
@@ -60,6 +73,22 @@ void attention_forward(float* out, float* att, const float* qkv, const uint8_t* 
 // dqkv (overwritten, (B,T,NH,3,HD)) from dout (B,T,NH,HD), with the forward's qkv and att.
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
                         int64_t B, int64_t T, int64_t NH, int64_t HD);
+
+// ---- attention over a KV cache (incremental decoding) -----------------------------------------
+// The cache of one layer: kc and vc are (Bc,NH,Tmax,HD), cmask is (Bc,Tmax). A chunk of Bn rows of
+// Tn new columns starts at column `start`; chunk row i is cache row rows[i] (rows null: row i).
+// kv_cache_append copies the chunk's k and v (qkv is (Bn,Tn,NH,3,HD), after rotary) into columns
+// start .. start+Tn−1.
+void kv_cache_append(float* kc, float* vc, const float* qkv, const int64_t* rows, int64_t Bn,
+                     int64_t Tn, int64_t start, int64_t Tmax, int64_t NH, int64_t HD);
+// For the query of chunk row i, column c = start + t, head h: s_j = q·k_j/√HD over cached columns
+// j <= c with cmask[rows[i], j] = 1, att = softmax(s), out = Σ_j att_j·v_j (0 when no column is
+// visible) — attention_forward's math over the cache. out is (Bn,Tn,NH,HD), qkv (Bn,Tn,NH,3,HD).
+// scratch holds attention_cached_scratch(Tmax) floats.
+void attention_cached_forward(float* out, const float* qkv, const float* kc, const float* vc,
+                              const uint8_t* cmask, const int64_t* rows, int64_t Bn, int64_t Tn,
+                              int64_t start, int64_t Tmax, int64_t NH, int64_t HD, float* scratch);
+int64_t attention_cached_scratch(int64_t Tmax);
 
 // ---- GELU ---------------------------------------------------------------------------------------
 // erf: 0.5·x·(1 + erf(x/√2)); tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). out, inp are (N).

@@ -3,12 +3,15 @@
 // each buffer holds a reference to the model, so the memory outlives neither the handle nor any
 // view, and dispose() detaches them (views then read as length 0). forward and backward run on
 // the libuv pool through PromiseWorker; while one runs the handle is busy and every other call on
-// it throws. Full validation with shapes happens in TypeScript (src/model/neox-engine.ts); the
+// it throws. generate and forwardCached run the same way; a NeoxCacheHandle owns one KV cache
+// (rl::NeoxCache), busy too while a forwardCached uses it. Both classes tag their objects, so that
+// an argument is checked to be the right class before it is unwrapped. Full validation with shapes happens in TypeScript (src/model/neox-engine.ts); the
 // checks here are the last line, so that a direct call of the raw binding can never crash.
 #include <napi.h>
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +27,10 @@ constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2^53 − 1
 constexpr int64_t kMaxDim = int64_t{1} << 31;
 
 using ModelRef = std::shared_ptr<rl::Neox>;
+using CacheRef = std::shared_ptr<rl::NeoxCache>;
+
+constexpr napi_type_tag kNeoxTag = {0x6e656f78726c6e31ULL, 0x8a1f3c5d7e9b2a40ULL};
+constexpr napi_type_tag kCacheTag = {0x6e656f78636b7631ULL, 0x3b7d9e1f5a2c4e60ULL};
 
 bool IsAbsent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
@@ -103,6 +110,115 @@ struct ForwardJob {
   double loss = 0.0;
 };
 
+struct GenerateJob {
+  std::vector<int32_t> ids, pos, row_max;
+  std::vector<uint8_t> mask;
+  rl::NeoxBatch batch;
+  rl::NeoxGenerateOptions opts;
+  rl::NeoxGenerateOutput out;
+};
+
+struct CachedJob {
+  std::vector<int32_t> ids, pos;
+  std::vector<uint8_t> mask;
+  rl::NeoxBatch batch;
+  float* logits = nullptr;
+  bool all_positions = false;
+};
+
+// Copies a [B,T] batch's inputs (ids, and the mask and positions when given) into job vectors.
+template <typename Job>
+void ReadTokens(Napi::Object o, int64_t B, int64_t T, const char* prefix, Job* job) {
+  const int64_t BT = B * T;
+  const std::string p = prefix;
+  auto ids = GetI32(o.Get("inputIds"), (p + "inputIds").c_str(), BT);
+  job->ids.assign(ids.data, ids.data + BT);
+  job->batch.input_ids = job->ids.data();
+  job->batch.B = B;
+  job->batch.T = T;
+  if (!IsAbsent(o.Get("attentionMask"))) {
+    auto mask = GetU8(o.Get("attentionMask"), (p + "attentionMask").c_str(), BT);
+    job->mask.assign(mask.data, mask.data + BT);
+    job->batch.attention_mask = job->mask.data();
+  }
+  if (!IsAbsent(o.Get("positionIds"))) {
+    auto pos = GetI32(o.Get("positionIds"), (p + "positionIds").c_str(), BT);
+    job->pos.assign(pos.data, pos.data + BT);
+    job->batch.position_ids = job->pos.data();
+  }
+}
+
+// One KV cache: new NeoxCacheHandle(neoxHandle, B, maxLength), laid out for that model's shape.
+class NeoxCacheHandle : public Napi::ObjectWrap<NeoxCacheHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NeoxCacheHandle",
+                       {
+                           InstanceMethod<&NeoxCacheHandle::Rows>("rows"),
+                           InstanceMethod<&NeoxCacheHandle::Capacity>("capacity"),
+                           InstanceMethod<&NeoxCacheHandle::Length>("length"),
+                           InstanceMethod<&NeoxCacheHandle::Reset>("reset"),
+                           InstanceMethod<&NeoxCacheHandle::MemoryBytes>("memoryBytes"),
+                           InstanceMethod<&NeoxCacheHandle::IsBusy>("isBusy"),
+                           InstanceMethod<&NeoxCacheHandle::Dispose>("dispose"),
+                       });
+  }
+
+  explicit NeoxCacheHandle(const Napi::CallbackInfo& info);  // after NeoxHandle
+
+  ~NeoxCacheHandle() override { Release(Env()); }
+
+  // The cache for a call, or a thrown Error when disposed or busy.
+  const CacheRef& Live(Napi::Env env) {
+    if (disposed_ || !cache_) throw Napi::Error::New(env, "KV cache has been disposed");
+    if (busy_) {
+      throw Napi::Error::New(env, "KV cache is busy: a forwardCached call on it has not finished (await it before using the cache again)");
+    }
+    return cache_;
+  }
+  void SetBusy(bool b) { busy_ = b; }
+  void Settled(Napi::Env env) {
+    busy_ = false;
+    if (disposed_) Release(env);
+  }
+
+ private:
+  void Release(Napi::Env env) {
+    if (!cache_) return;
+    cache_.reset();
+    if (tracked_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -tracked_bytes_);
+    tracked_bytes_ = 0;
+  }
+  Napi::Value Rows(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(rl::neox_cache_rows(Live(info.Env()).get())));
+  }
+  Napi::Value Capacity(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(rl::neox_cache_capacity(Live(info.Env()).get())));
+  }
+  Napi::Value Length(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(rl::neox_cache_length(Live(info.Env()).get())));
+  }
+  Napi::Value Reset(const Napi::CallbackInfo& info) {
+    rl::neox_cache_reset(Live(info.Env()).get());
+    return info.Env().Undefined();
+  }
+  Napi::Value MemoryBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(rl::neox_cache_memory_bytes(Live(info.Env()).get())));
+  }
+  Napi::Value IsBusy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
+  // Idempotent. While a forwardCached runs, the memory is released when it settles.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    disposed_ = true;
+    if (!busy_) Release(info.Env());
+    return info.Env().Undefined();
+  }
+
+  CacheRef cache_;
+  bool busy_ = false;
+  bool disposed_ = false;
+  int64_t tracked_bytes_ = 0;
+};
+
 struct BackwardJob {
   std::vector<float> dlogp, dvalues;
   rl::NeoxBackwardRequest req;
@@ -119,6 +235,8 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
                            InstanceMethod<&NeoxHandle::GradientBuffer>("gradientBuffer"),
                            InstanceMethod<&NeoxHandle::Forward>("forward"),
                            InstanceMethod<&NeoxHandle::Backward>("backward"),
+                           InstanceMethod<&NeoxHandle::ForwardCached>("forwardCached"),
+                           InstanceMethod<&NeoxHandle::Generate>("generate"),
                            InstanceMethod<&NeoxHandle::ZeroGrad>("zeroGrad"),
                            InstanceMethod<&NeoxHandle::MemoryBytes>("memoryBytes"),
                            InstanceMethod<&NeoxHandle::IsBusy>("isBusy"),
@@ -155,7 +273,17 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
     inter_ = cfg.intermediate_size;
     layers_ = cfg.num_layers;
     value_head_ = cfg.value_head;
+    info.This().As<Napi::Object>().TypeTag(&kNeoxTag);
     TrackMemory(env);
+  }
+
+  // The model of a NeoxHandle argument (for NeoxCacheHandle's constructor).
+  static rl::Neox* ModelOf(const Napi::Value& v) {
+    Napi::Env env = v.Env();
+    if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kNeoxTag)) {
+      ThrowType(env, "Expected NeoxHandle for model but received " + Describe(v));
+    }
+    return Unwrap(v.As<Napi::Object>())->Live(env);
   }
 
   // Collected without dispose(): views the program still holds stay valid (each buffer keeps the
@@ -270,11 +398,14 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
 
   template <typename Work>
   Napi::Value RunAsync(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, Work work,
-                       PromiseWorker::Result result) {
+                       PromiseWorker::Result result, std::function<void()> after = nullptr) {
     Napi::Env env = info.Env();
     keep.push_back(info.This());
     Napi::Promise p = PromiseWorker::Run(env, std::move(keep), std::move(work), std::move(result),
-                                         [this, env]() { Done(env); });
+                                         [this, env, after]() {
+                                           if (after) after();
+                                           Done(env);
+                                         });
     busy_ = true;  // after Run: Done can only run later, on this thread
     return p;
   }
@@ -384,6 +515,84 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
     return RunAsync(info, {}, [m, job] { return rl::neox_backward(m, job->req); }, nullptr);
   }
 
+  // forwardCached(cache: NeoxCacheHandle, { inputIds, attentionMask|null, positionIds|null, B, T,
+  //   logits: Float32Array [B,V] (or [B,T,V] with allPositions) | null, allPositions })
+  //   → Promise<undefined>. B must be the cache's rows (the core checks it and the free columns).
+  Napi::Value ForwardCached(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rl::Neox* m = Live(env);
+    Napi::Value cv = info[0];
+    if (!cv.IsObject() || !cv.As<Napi::Object>().CheckTypeTag(&kCacheTag)) {
+      ThrowType(env, "Expected NeoxCacheHandle for cache but received " + Describe(cv));
+    }
+    NeoxCacheHandle* ch = NeoxCacheHandle::Unwrap(cv.As<Napi::Object>());
+    CacheRef cache = ch->Live(env);
+    if (!info[1].IsObject()) ThrowType(env, "Expected object for chunk but received " + Describe(info[1]));
+    Napi::Object o = info[1].As<Napi::Object>();
+    auto job = std::make_shared<CachedJob>();
+    const int64_t B = GetInt(o.Get("B"), "B", 1, int64_t{1} << 30);
+    const int64_t T = GetInt(o.Get("T"), "T", 1, int64_t{1} << 30);
+    if (B * T > kMaxDim) ThrowRange(env, "Expected B·T <= 2147483648 for inputIds but received " + std::to_string(B * T));
+    ReadTokens(o, B, T, "", job.get());
+    job->all_positions = !IsAbsent(o.Get("allPositions")) && GetBool(o.Get("allPositions"), "allPositions");
+    std::vector<Napi::Value> keep{cv};
+    Napi::Value lv = o.Get("logits");
+    if (!IsAbsent(lv)) {
+      job->logits = GetF32(lv, "logits", (job->all_positions ? B * T : B) * vocab_).data;
+      keep.push_back(lv);
+    }
+    ch->SetBusy(true);
+    Napi::Value p = RunAsync(
+        info, std::move(keep),
+        [m, cache, job] { return rl::neox_forward_cached(m, cache.get(), job->batch, job->logits, job->all_positions); },
+        nullptr, [ch, env]() { ch->Settled(env); });
+    return p;
+  }
+
+  // generate({ inputIds, attentionMask|null, positionIds|null, B, T, maxNewTokens, minNewTokens,
+  //   maxNewTokensPerRow: Int32Array [B] | null, temperature, topK, topP, greedy, eosTokenId (−1: none),
+  //   padTokenId, seed, tokens: Int32Array [B,maxNewTokens], lengths: Int32Array [B],
+  //   logprobs: Float32Array [B,maxNewTokens] | null }) → Promise<undefined>
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rl::Neox* m = Live(env);
+    if (!info[0].IsObject()) ThrowType(env, "Expected object for request but received " + Describe(info[0]));
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto job = std::make_shared<GenerateJob>();
+    const int64_t B = GetInt(o.Get("B"), "B", 1, int64_t{1} << 30);
+    const int64_t T = GetInt(o.Get("T"), "T", 1, int64_t{1} << 30);
+    if (B * T > kMaxDim) ThrowRange(env, "Expected B·T <= 2147483648 for inputIds but received " + std::to_string(B * T));
+    ReadTokens(o, B, T, "", job.get());
+    rl::NeoxGenerateOptions& g = job->opts;
+    g.max_new_tokens = GetInt(o.Get("maxNewTokens"), "maxNewTokens", 1, int64_t{1} << 24);
+    const int64_t S = g.max_new_tokens;
+    if (B * S > kMaxDim) ThrowRange(env, "Expected B·maxNewTokens <= 2147483648 for maxNewTokens but received " + std::to_string(B * S));
+    g.min_new_tokens = GetInt(o.Get("minNewTokens"), "minNewTokens", 0, S);
+    if (!IsAbsent(o.Get("maxNewTokensPerRow"))) {
+      auto rm = GetI32(o.Get("maxNewTokensPerRow"), "maxNewTokensPerRow", B);
+      job->row_max.assign(rm.data, rm.data + B);
+      g.row_max_new_tokens = job->row_max.data();
+    }
+    g.temperature = static_cast<float>(GetNumber(o.Get("temperature"), "temperature"));
+    g.top_k = GetInt(o.Get("topK"), "topK", 0, vocab_);
+    g.top_p = static_cast<float>(GetNumber(o.Get("topP"), "topP"));
+    g.greedy = GetBool(o.Get("greedy"), "greedy");
+    g.eos_token_id = GetInt(o.Get("eosTokenId"), "eosTokenId", -1, vocab_ - 1);
+    g.pad_token_id = static_cast<int32_t>(GetInt(o.Get("padTokenId"), "padTokenId", 0, vocab_ - 1));
+    g.seed = static_cast<uint64_t>(GetInt(o.Get("seed"), "seed", 0, kMaxSafeInteger));
+    std::vector<Napi::Value> keep;
+    Napi::Value tv = o.Get("tokens"), lv = o.Get("lengths"), pv = o.Get("logprobs");
+    job->out.tokens = GetI32(tv, "tokens", B * S).data;
+    job->out.lengths = GetI32(lv, "lengths", B).data;
+    keep.push_back(tv);
+    keep.push_back(lv);
+    if (!IsAbsent(pv)) {
+      job->out.logprobs = GetF32(pv, "logprobs", B * S).data;
+      keep.push_back(pv);
+    }
+    return RunAsync(info, std::move(keep), [m, job] { return rl::neox_generate(m, job->batch, job->opts, job->out); }, nullptr);
+  }
+
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
     rl::neox_zero_grad(Live(info.Env()));
     return info.Env().Undefined();
@@ -413,8 +622,24 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
   int64_t tracked_bytes_ = 0;
 };
 
+NeoxCacheHandle::NeoxCacheHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NeoxCacheHandle>(info) {
+  Napi::Env env = info.Env();
+  rl::Neox* m = NeoxHandle::ModelOf(info[0]);
+  const int64_t B = GetInt(info[1], "B", 1, int64_t{1} << 30);
+  const int64_t max_len = GetInt(info[2], "maxLength", 1, int64_t{1} << 30);
+  rl::NeoxCache* c = nullptr;
+  ThrowIfError(env, rl::neox_cache_create(m, B, max_len, &c));
+  cache_ = CacheRef(c, rl::neox_cache_destroy);
+  info.This().As<Napi::Object>().TypeTag(&kCacheTag);
+  tracked_bytes_ = static_cast<int64_t>(rl::neox_cache_memory_bytes(c));
+  Napi::MemoryManagement::AdjustExternalMemory(env, tracked_bytes_);
+}
+
 }  // namespace
 
-void InitNeox(Napi::Env env, Napi::Object exports) { exports.Set("NeoxHandle", NeoxHandle::Define(env)); }
+void InitNeox(Napi::Env env, Napi::Object exports) {
+  exports.Set("NeoxHandle", NeoxHandle::Define(env));
+  exports.Set("NeoxCacheHandle", NeoxCacheHandle::Define(env));
+}
 
 }  // namespace rl_napi

@@ -36,6 +36,60 @@ export interface NativeNeoxForwardRequest {
   train: boolean;
 }
 
+/** An incremental forward's chunk as the binding reads it (B = the cache's rows). */
+export interface NativeNeoxCachedRequest {
+  inputIds: Int32Array;
+  attentionMask: Uint8Array | null;
+  positionIds: Int32Array | null;
+  B: number;
+  T: number;
+  /** [B,V] (the last column), or [B,T,V] with allPositions; null: only fill the cache */
+  logits: Float32Array | null;
+  allPositions: boolean;
+}
+
+/** A generate request as the binding reads it; every option resolved (src/model/generate.ts). */
+export interface NativeNeoxGenerateRequest {
+  inputIds: Int32Array;
+  attentionMask: Uint8Array | null;
+  positionIds: Int32Array | null;
+  B: number;
+  T: number;
+  maxNewTokens: number;
+  minNewTokens: number;
+  maxNewTokensPerRow: Int32Array | null;
+  temperature: number;
+  topK: number;
+  topP: number;
+  greedy: boolean;
+  /** −1: none */
+  eosTokenId: number;
+  padTokenId: number;
+  seed: number;
+  /** [B,maxNewTokens] out */
+  tokens: Int32Array;
+  /** [B] out */
+  lengths: Int32Array;
+  /** [B,maxNewTokens] out, or null */
+  logprobs: Float32Array | null;
+}
+
+/**
+ * One native KV cache (new NeoxCacheHandle(model, B, maxLength)). Busy while a forwardCached uses
+ * it (every other call throws); after dispose() every call throws "KV cache has been disposed".
+ */
+export interface NativeNeoxCacheHandle {
+  rows(): number;
+  capacity(): number;
+  /** Columns filled. */
+  length(): number;
+  reset(): void;
+  memoryBytes(): number;
+  isBusy(): boolean;
+  /** Idempotent; memory is released now, or when an in-flight call settles. */
+  dispose(): void;
+}
+
 /**
  * One native GPT-NeoX model. While forward or backward runs the handle is busy and every other
  * call throws an Error; after dispose() every call throws "GPT-NeoX engine has been disposed" and
@@ -53,6 +107,10 @@ export interface NativeNeoxHandle {
   forward(req: NativeNeoxForwardRequest): Promise<number | undefined>;
   /** Accumulates the gradients of lossScale·loss + Σ dTokenLogprobs·logp + Σ dValues·values. */
   backward(lossScale: number, dTokenLogprobs: Float32Array | null, dValues: Float32Array | null): Promise<void>;
+  /** Appends the chunk to the cache and runs the model on it (see rl::neox_forward_cached). */
+  forwardCached(cache: NativeNeoxCacheHandle, req: NativeNeoxCachedRequest): Promise<void>;
+  /** Fills req.tokens, req.lengths and req.logprobs (see rl::neox_generate). */
+  generate(req: NativeNeoxGenerateRequest): Promise<void>;
   zeroGrad(): void;
   memoryBytes(): number;
   isBusy(): boolean;
@@ -62,6 +120,7 @@ export interface NativeNeoxHandle {
 
 export interface NeoxBinding {
   NeoxHandle: new (config: NeoxConfig, opts: NativeNeoxOptions) => NativeNeoxHandle;
+  NeoxCacheHandle: new (model: NativeNeoxHandle, B: number, maxLength: number) => NativeNeoxCacheHandle;
 }
 
 export function neoxBinding(): NeoxBinding {

@@ -1,12 +1,16 @@
 // The GPT-NeoX engine: a TypeScript handle over the native model (native/cpu/neox.cc), as
 // transformers' GPTNeoXForCausalLM computes it, with TRL's optional value head. Arguments are
-// checked here with messages that name them; forward and backward run natively off the JS thread;
+// checked here with messages that name them; forward, backward and generate (sampling with a KV
+// cache, src/model/generate.ts for its options) run natively off the JS thread;
 // parameters and gradients are Float32Array views of native memory (no copies). docs/neox.md
 // writes out the math, the shapes, the hooks and the memory a training forward keeps.
 import { describe as describeValue, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBool, checkF32, checkFinite, checkI32, checkInt, checkNumber, checkOneOf, checkU8 } from '../validate.js';
+import { resolveGenerateOptions, type NeoxGenerateOptions, type NeoxGenerateResult } from './generate.js';
 import { neoxDerived, neoxParameterSpecs, type NeoxActivation, type NeoxConfig } from './neox-config.js';
-import { neoxBinding, type NativeNeoxHandle } from './native-neox.js';
+import { neoxBinding, type NativeNeoxCacheHandle, type NativeNeoxHandle } from './native-neox.js';
+
+export type { NeoxGenerateOptions, NeoxGenerateResult } from './generate.js';
 
 export interface ParameterSpec {
   name: string;
@@ -76,6 +80,71 @@ export interface NeoxCreateOptions {
   initStd?: number;
   /** Tuning: rows of logits per chunk in a forward that keeps none (0: about 16 MB worth). */
   lmHeadChunkRows?: number;
+}
+
+/** Options of forwardCached. */
+export interface NeoxForwardCachedOptions {
+  /** Logits of every column of the chunk, [B,T,V], instead of the last column's [B,V]. */
+  allPositions?: boolean;
+}
+
+/**
+ * A KV cache for B rows of up to maxLength tokens (NeoxEngine.createCache): per layer the keys
+ * (after rotary) and values of every column appended so far, [B,heads,maxLength,headDim] each —
+ * 2·layers·B·maxLength·hidden floats — with their attention mask and each row's next position.
+ * forwardCached appends to it; reset() empties it; dispose() frees it.
+ */
+export class NeoxCache {
+  readonly B: number;
+  readonly maxLength: number;
+  /** The model shape it is laid out for. */
+  readonly shape: { numLayers: number; numHeads: number; hiddenSize: number };
+  #handle: NativeNeoxCacheHandle;
+  #disposed = false;
+
+  /** @internal use NeoxEngine.createCache */
+  constructor(handle: NativeNeoxCacheHandle, B: number, maxLength: number, shape: NeoxCache['shape']) {
+    this.#handle = handle;
+    this.B = B;
+    this.maxLength = maxLength;
+    this.shape = Object.freeze({ ...shape });
+  }
+
+  /** Columns filled so far. */
+  get length(): number {
+    return this.#live().length();
+  }
+
+  /** Native bytes held. 0 after dispose(). */
+  get memoryBytes(): number {
+    return this.#disposed ? 0 : this.#handle.memoryBytes();
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Empties the cache (length 0); the memory is kept. */
+  reset(): void {
+    this.#live().reset();
+  }
+
+  /** Frees the cache (at once, or when an in-flight forwardCached settles). Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#handle.dispose();
+  }
+
+  /** @internal the native handle, for NeoxEngine.forwardCached */
+  nativeHandle(): NativeNeoxCacheHandle {
+    return this.#live();
+  }
+
+  #live(): NativeNeoxCacheHandle {
+    if (this.#disposed) throw new Error('KV cache has been disposed');
+    return this.#handle;
+  }
 }
 
 const DISPOSED = 'GPT-NeoX engine has been disposed';
@@ -246,15 +315,7 @@ export class NeoxEngine {
     const h = this.#live();
     const cfg = this.config;
     const V = cfg.vocabSize;
-    if (batch === null || typeof batch !== 'object') throw invalidType('NeoxBatch object', 'batch', batch);
-    const B = checkInt(batch.B, 'batch.B', 1, 2 ** 30);
-    const T = checkInt(batch.T, 'batch.T', 1, 2 ** 30);
-    const inputIds = checkI32(batch.inputIds, 'batch.inputIds', [B, T]);
-    checkIntegers(inputIds, 'batch.inputIds', 0, V - 1);
-    const attentionMask = batch.attentionMask === undefined ? null : checkU8(batch.attentionMask, 'batch.attentionMask', [B, T]);
-    if (attentionMask) checkIntegers(attentionMask, 'batch.attentionMask', 0, 1);
-    const positionIds = batch.positionIds === undefined ? null : checkI32(batch.positionIds, 'batch.positionIds', [B, T]);
-    if (positionIds) checkIntegers(positionIds, 'batch.positionIds', 0, 2 ** 31 - 1);
+    const { B, T, inputIds, attentionMask, positionIds } = checkBatch(batch, 'batch', V);
 
     if (req === null || typeof req !== 'object') throw invalidType('NeoxForwardRequest object', 'req', req);
     for (const key of Object.keys(req)) {
@@ -356,6 +417,88 @@ export class NeoxEngine {
     await withCallerStack(h.backward(loss, dlogp, dvalues), site);
   }
 
+  /**
+   * Generates up to opts.maxNewTokens tokens after each of B left-padded prompts (every row's last
+   * column a real token; e.g. Tokenizer.encodeBatch's inputIds, attentionMask and positionIds): the
+   * prompts in one pass, then one token per step for the rows still going, off the JS thread. A row
+   * stops after EOS or its maximum. See NeoxGenerateOptions for the sampling, and docs/neox.md for
+   * the memory (a KV cache of 2·layers·B·(T + maxNewTokens − 1)·hidden floats, kept for the next
+   * call). Leaves any training state as it is.
+   */
+  async generate(prompts: NeoxBatch, opts: NeoxGenerateOptions): Promise<NeoxGenerateResult> {
+    const site = new Error();
+    const h = this.#live();
+    const { B, T, inputIds, attentionMask, positionIds } = checkBatch(prompts, 'prompts', this.config.vocabSize);
+    const o = resolveGenerateOptions(opts, this.config, B);
+    for (let b = 0; b < B; b++) {
+      if (attentionMask && attentionMask[b * T + T - 1] !== 1) {
+        throw invalidRange('left-padded prompts (attentionMask 1 in the last column of every row)', 'prompts.attentionMask', `0 at row ${b}, column ${T - 1}`);
+      }
+      if (positionIds && positionIds[b * T + T - 1] + o.maxNewTokens > 2 ** 31 - 1) {
+        throw invalidRange(`positions below 2^31 − maxNewTokens`, 'prompts.positionIds', `${positionIds[b * T + T - 1]} at row ${b}`);
+      }
+    }
+    const S = o.maxNewTokens;
+    const tokens = new Int32Array(B * S);
+    const lengths = new Int32Array(B);
+    const logprobs = o.returnLogprobs ? new Float32Array(B * S) : null;
+    await withCallerStack(h.generate({
+      inputIds, attentionMask, positionIds, B, T, maxNewTokens: S, minNewTokens: o.minNewTokens,
+      maxNewTokensPerRow: o.maxNewTokensPerRow, temperature: o.temperature, topK: o.topK, topP: o.topP,
+      greedy: o.greedy, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId, seed: o.seed, tokens, lengths, logprobs,
+    }), site);
+    return logprobs ? { tokens, lengths, logprobs } : { tokens, lengths };
+  }
+
+  /**
+   * A KV cache for B rows of up to maxLength tokens, for forwardCached:
+   * 2·layers·B·maxLength·hidden floats (see NeoxCache). Any engine of the same shape can use it.
+   */
+  createCache(B: number, maxLength: number): NeoxCache {
+    const h = this.#live();
+    checkInt(B, 'B', 1, 2 ** 30);
+    checkInt(maxLength, 'maxLength', 1, 2 ** 30);
+    const { numLayers, numHeads, hiddenSize } = this.config;
+    const handle = new (neoxBinding().NeoxCacheHandle)(h, B, maxLength);
+    return new NeoxCache(handle, B, maxLength, { numLayers, numHeads, hiddenSize });
+  }
+
+  /**
+   * The incremental forward: appends the chunk's T columns to every row of the cache and runs the
+   * model on them, each query attending to the cached columns and the chunk's up to itself (mask 1
+   * only) — the logits forward() gives over the concatenation of all chunks so far. Default
+   * positions go on counting from each row's last real token. Resolves with the logits of the
+   * chunk's last column [B,V], or of every column [B,T,V] with allPositions.
+   */
+  async forwardCached(cache: NeoxCache, chunk: NeoxBatch, opts: NeoxForwardCachedOptions = {}): Promise<Float32Array> {
+    const site = new Error();
+    const h = this.#live();
+    const cfg = this.config;
+    if (!(cache instanceof NeoxCache)) throw invalidType('NeoxCache (engine.createCache)', 'cache', cache);
+    const ch = cache.nativeHandle();
+    const shape = cache.shape;
+    if (shape.numLayers !== cfg.numLayers || shape.numHeads !== cfg.numHeads || shape.hiddenSize !== cfg.hiddenSize) {
+      throw invalidRange(
+        `a cache for ${cfg.numLayers} layers, ${cfg.numHeads} heads, hidden ${cfg.hiddenSize} (this model's shape)`, 'cache',
+        `one for ${shape.numLayers} layers, ${shape.numHeads} heads, hidden ${shape.hiddenSize}`,
+      );
+    }
+    const { B, T, inputIds, attentionMask, positionIds } = checkBatch(chunk, 'chunk', cfg.vocabSize);
+    if (B !== cache.B) throw invalidRange(`B = ${cache.B} (the cache's rows)`, 'chunk.B', `${B}`);
+    const free = cache.maxLength - ch.length();
+    if (T > free) {
+      throw invalidRange(`at most ${free} columns (the cache holds ${cache.maxLength - free} of ${cache.maxLength})`, 'chunk.T', `${T}`);
+    }
+    if (opts === null || typeof opts !== 'object') throw invalidType('{ allPositions? }', 'opts', opts);
+    for (const key of Object.keys(opts)) {
+      if (key !== 'allPositions') throw invalidRange('allPositions', 'opts', `unknown key "${key}"`);
+    }
+    const allPositions = opts.allPositions === undefined ? false : checkBool(opts.allPositions, 'opts.allPositions');
+    const logits = new Float32Array((allPositions ? B * T : B) * cfg.vocabSize);
+    await withCallerStack(h.forwardCached(ch, { inputIds, attentionMask, positionIds, B, T, logits, allPositions }), site);
+    return logits;
+  }
+
   /** Gradients to 0 (one memset). */
   zeroGrad(): void {
     this.#live().zeroGrad();
@@ -400,6 +543,21 @@ export class NeoxEngine {
     const few = [...names.slice(0, 3), ...names.slice(-2)].map((n) => `"${n}"`).join(', ');
     throw invalidRange(`one of the ${names.length} parameter names (e.g. ${few}; see parameters())`, arg, `"${name}"`);
   }
+}
+
+/** A NeoxBatch argument called `name` (batch, prompts, chunk): shapes, token ids, 0/1 mask, positions. */
+function checkBatch(batch: unknown, name: string, V: number) {
+  if (batch === null || typeof batch !== 'object') throw invalidType('NeoxBatch object', name, batch);
+  const b = batch as NeoxBatch;
+  const B = checkInt(b.B, `${name}.B`, 1, 2 ** 30);
+  const T = checkInt(b.T, `${name}.T`, 1, 2 ** 30);
+  const inputIds = checkI32(b.inputIds, `${name}.inputIds`, [B, T]);
+  checkIntegers(inputIds, `${name}.inputIds`, 0, V - 1);
+  const attentionMask = b.attentionMask === undefined ? null : checkU8(b.attentionMask, `${name}.attentionMask`, [B, T]);
+  if (attentionMask) checkIntegers(attentionMask, `${name}.attentionMask`, 0, 1);
+  const positionIds = b.positionIds === undefined ? null : checkI32(b.positionIds, `${name}.positionIds`, [B, T]);
+  if (positionIds) checkIntegers(positionIds, `${name}.positionIds`, 0, 2 ** 31 - 1);
+  return { B, T, inputIds, attentionMask, positionIds };
 }
 
 /** Every entry an integer in [lo, hi]; the first bad one is named with its index. */

@@ -142,9 +142,80 @@ Status neox_forward(Neox* model, const NeoxBatch& batch, const NeoxForwardReques
 // gradient in place. Without one, kInvalidArgument (never a crash).
 Status neox_backward(Neox* model, const NeoxBackwardRequest& req);
 
-// Bytes held: parameters, gradients (once made), activations and scratch.
+// Bytes held: parameters, gradients (once made), activations and scratch (generation's included).
 size_t neox_memory_bytes(const Neox* model);
-// Frees activations and scratch (ends any training state); the next forward allocates again.
+// Frees activations and scratch (ends any training state), and generation's KV cache and scratch;
+// the next forward or generate allocates again.
 void neox_release_activations(Neox* model);
+
+// ---- incremental decoding: a KV cache ------------------------------------------------------------
+// (neox_generate.cc; docs/neox.md, "Generation".)
+//
+// A cache holds, for B rows of up to max_len columns: per layer the keys (after rotary) and the
+// values, [B,NH,max_len,HD] each — 2·L·B·max_len·C floats — the attention mask of every column
+// filled so far, [B,max_len], and each row's next position. neox_forward_cached appends columns
+// to it. A cache is sized by a model's shape and works with any model of that shape; it is not
+// thread-safe (one call at a time), and a model reads it only inside neox_forward_cached.
+struct NeoxCache;
+
+// kInvalidArgument for B or max_len < 1; kOutOfMemory when the cache cannot be allocated.
+Status neox_cache_create(const Neox* model, int64_t B, int64_t max_len, NeoxCache** out);
+void neox_cache_destroy(NeoxCache* cache);  // accepts nullptr
+int64_t neox_cache_rows(const NeoxCache* cache);     // B
+int64_t neox_cache_capacity(const NeoxCache* cache); // max_len
+int64_t neox_cache_length(const NeoxCache* cache);   // columns filled, in [0, max_len]
+void neox_cache_reset(NeoxCache* cache);              // length 0 (nothing is freed)
+size_t neox_cache_memory_bytes(const NeoxCache* cache);
+
+// The model on the next chunk.T columns of every row of the cache (chunk.B = the cache's B,
+// length + chunk.T <= max_len). Their keys and values are appended to the cache and every query
+// attends to the cached columns and to the chunk's columns up to itself, those with mask 1 only:
+// the same logits as neox_forward on the concatenation of everything appended so far.
+// chunk.position_ids null: each row goes on counting from its last real token (its first real
+// token is 0; 0 at padding), as neox_forward's default over the whole sequence. Given positions
+// are used as they are, and a row's next default position is its last real token's plus 1.
+// logits: [B,V] at the chunk's last column, or [B,T,V] (every column) when all_positions, or null
+// (only fill the cache). Leaves any training state as it was. On an error the cache's length is
+// unchanged.
+Status neox_forward_cached(Neox* model, NeoxCache* cache, const NeoxBatch& chunk, float* logits,
+                           bool all_positions);
+
+// ---- generation -----------------------------------------------------------------------------------
+// Sampling from the next-token distribution at temperature τ, as Hugging Face's generate orders
+// it: EOS suppressed (logit −inf) while fewer than min_new_tokens are out, then logits/τ, then
+// top-k, then top-p over what top-k kept (renormalised), then a draw. Greedy: argmax of the logits
+// (EOS suppressed the same way), ties to the smallest id.
+struct NeoxGenerateOptions {
+  int64_t max_new_tokens = 0;              // >= 1: the width of the outputs
+  const int32_t* row_max_new_tokens = nullptr;  // [B] in [1, max_new_tokens], or null: all max_new_tokens
+  int64_t min_new_tokens = 0;              // in [0, max_new_tokens]: EOS is never drawn before (a row's
+                                           //   own maximum caps it)
+  float temperature = 1.0f;                // > 0 (ignored when greedy)
+  int64_t top_k = 0;                       // 0 = off; else keep the k largest (ties: smaller ids first)
+  float top_p = 1.0f;                      // (0, 1]; 1 = off; else the smallest set of the largest
+                                           //   probabilities whose sum is >= top_p (at least one token)
+  bool greedy = false;
+  int64_t eos_token_id = -1;               // −1: none; else a row that emits it stops (EOS counted)
+  int32_t pad_token_id = 0;                // fills each row's outputs after it stops
+  uint64_t seed = 0;                       // draw (row b, token s) uses its own counter-based stream
+                                           //   (seed, b, s): the same tokens whatever the thread count
+};
+
+struct NeoxGenerateOutput {
+  int32_t* tokens = nullptr;   // [B, max_new_tokens] out; pad_token_id after a row's length
+  int32_t* lengths = nullptr;  // [B] out: new tokens of each row, EOS included
+  float* logprobs = nullptr;   // [B, max_new_tokens] out, or null: log softmax(logits)[token] of the
+                               //   model itself (τ = 1, before any suppression or truncation), the
+                               //   same as neox_forward's token_logprobs of the sequence; 0 after the length
+};
+
+// Generates from B left-padded prompts (every row's last column real, attention_mask 1; position
+// ids as neox_forward's). The prompts are run in one pass (in chunks of columns when B·T is large),
+// then one token per step for every row still going, each step reading every weight matrix once
+// for all those rows. A row stops after EOS or its maximum; generation ends when all have.
+// Uses the handle's own cache (2·L·B·(T + max_new_tokens − 1)·C floats, kept for the next call)
+// and leaves any training state as it was.
+Status neox_generate(Neox* model, const NeoxBatch& prompts, const NeoxGenerateOptions& opts,
+                     const NeoxGenerateOutput& out);
 
 }  // namespace rl
