@@ -24,3 +24,6 @@ export { loadTokenizer, Tokenizer } from './model/tokenizer.js';
 export { resolveModel, parseModelSpec, HubError, type ResolveModelOptions, type ResolvedModel, type HubProgress } from './model/hub.js';
 export { loadModel, type LoadedModel, type LoadModelOptions } from './model/load.js';
 export { verifyAgainstReference, compareTensors, type TensorComparison } from './model/verify.js';
+export { openReviews, type ReviewSource, type ReviewSplit, type OpenReviewsOptions } from './data/dataset.js';
+export { type ReviewRecord } from './data/corpus.js';
+export { resolveDataset } from './model/hub.js';
