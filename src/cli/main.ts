@@ -5,8 +5,10 @@ import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
 import { benchModel } from '../bench/model.js';
 import { runtime } from '../native.js';
+import { corpusBuilder, corpusCommand } from './corpus.js';
 import { demoBuilder, demoCommand } from './demo.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
+import { pretrainBuilder, pretrainCommand } from './pretrain.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
 import { verifyBuilder, verifyCommand } from './verify-model.js';
 
@@ -15,6 +17,8 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('rewardlens')
     .usage('$0 <command> [options]\n\nInterpret the reward model an RLHF-tuned language model learned, with sparse autoencoders.')
     .command('demo', 'run the method end to end on built-in synthetic data (CPU, seconds)', demoBuilder, demoCommand)
+    .command('corpus', 'write the synthetic review corpus (train.jsonl, test.jsonl) for a seed', corpusBuilder, corpusCommand)
+    .command('pretrain', 'train a GPT-NeoX from scratch on a review corpus (how the default model is made)', pretrainBuilder, pretrainCommand)
     .command('sae', 'sparse autoencoders', (y) =>
       y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
         .demandCommand(1, 'Name a sae subcommand: train'))
