@@ -27,3 +27,9 @@ export { verifyAgainstReference, compareTensors, type TensorComparison } from '.
 export { openReviews, type ReviewSource, type ReviewSplit, type OpenReviewsOptions } from './data/dataset.js';
 export { type ReviewRecord } from './data/corpus.js';
 export { resolveDataset } from './model/hub.js';
+export { readJsonl, readJsonlAll, writeJsonl } from './data/corpus.js';
+export * from './data/synthetic-reviews.js';
+export * from './data/build-tokenizer.js';
+export * from './data/prompts.js';
+export { DEFAULT_MODEL_DIR, ensureDefaultCorpus, defaultCorpusReviews } from './data/defaults.js';
+export { pretrain, resolvePretrainConfig, PRETRAIN_DEFAULTS, evaluateLm } from './model/pretrain.js';
