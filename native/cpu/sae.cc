@@ -28,48 +28,11 @@
 #endif
 
 #include "rewardlens/gemm.h"
+#include "parallel.h"
 
 namespace rl {
 
 namespace {
-
-// ------------------------------------------------------------------------------------------------
-// Threading helpers
-
-// Below this many elements an elementwise pass runs on one thread (a parallel region costs µs).
-constexpr int64_t kMinParallelWork = 32768;
-
-inline int threads_for(int64_t work) {
-#ifdef _OPENMP
-  return work < kMinParallelWork ? 1 : omp_get_max_threads();
-#else
-  (void)work;
-  return 1;
-#endif
-}
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-inline int thread_count() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
-// The columns [lo, hi) of `total` owned by thread `tid` of `nt`, in whole cache lines of floats, so
-// that column-blocked passes reduce over rows without sharing a line between threads.
-inline void column_block(int64_t total, int tid, int nt, int64_t* lo, int64_t* hi) {
-  int64_t per = (total + nt - 1) / nt;
-  per = (per + 15) / 16 * 16;
-  *lo = std::min(total, per * tid);
-  *hi = std::min(total, *lo + per);
-}
 
 inline bool row_valid(const uint8_t* mask, int64_t b) { return mask == nullptr || mask[b] != 0; }
 
