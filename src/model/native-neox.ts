@@ -1,5 +1,6 @@
 // The GPT-NeoX part of the native binding's interface, declared once (see native/napi/neox.cc).
 import { addon } from '../native.js';
+import type { ResolvedGenerateOptions } from './generate.js';
 import type { NeoxConfig } from './neox-config.js';
 
 /** One parameter tensor of the native layout: offset in floats into the single allocation. */
@@ -49,23 +50,12 @@ export interface NativeNeoxCachedRequest {
 }
 
 /** A generate request as the binding reads it; every option resolved (src/model/generate.ts). */
-export interface NativeNeoxGenerateRequest {
+export interface NativeNeoxGenerateRequest extends Omit<ResolvedGenerateOptions, 'returnLogprobs'> {
   inputIds: Int32Array;
   attentionMask: Uint8Array | null;
   positionIds: Int32Array | null;
   B: number;
   T: number;
-  maxNewTokens: number;
-  minNewTokens: number;
-  maxNewTokensPerRow: Int32Array | null;
-  temperature: number;
-  topK: number;
-  topP: number;
-  greedy: boolean;
-  /** −1: none */
-  eosTokenId: number;
-  padTokenId: number;
-  seed: number;
   /** [B,maxNewTokens] out */
   tokens: Int32Array;
   /** [B] out */

@@ -4,6 +4,7 @@ import { addon } from '../native.js';
 
 /** What the binding's ppoLoss returns (the same names as PpoLossStats). */
 export interface PpoLossStatsRaw {
+  /** pgLoss + vfCoef·vfLoss (0 when skipped). */
   loss: number;
   pgLoss: number;
   vfLoss: number;
@@ -12,7 +13,9 @@ export interface PpoLossStatsRaw {
   approxkl: number;
   policykl: number;
   ratioMean: number;
+  /** Masked mean of the given entropy; absent when none was given. */
   entropy?: number;
+  /** ratioMean > ratioThreshold: loss, pgLoss and vfLoss zeroed, gradients zero. */
   skipped: boolean;
 }
 

@@ -4,7 +4,7 @@
 // messages that name the argument and its expected shape; the native binding re-checks them.
 import { describe as describeValue, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBool, checkF32, checkFinite, checkI32, checkInt, checkNumber, checkOneOf } from '../validate.js';
-import { ppoBinding } from './native-ppo.js';
+import { ppoBinding, type PpoLossStatsRaw } from './native-ppo.js';
 
 /**
  * A 0/1 mask. Uint8Array is the native form; a Float32Array of exact 0s and 1s (TRL's float
@@ -249,21 +249,8 @@ export const PPO_LOSS_DEFAULTS: Readonly<PpoLossConfig> = Object.freeze({
   ratioThreshold: 10,
 });
 
-export interface PpoLossStats {
-  /** pgLoss + vfCoef·vfLoss (0 when skipped). */
-  loss: number;
-  pgLoss: number;
-  vfLoss: number;
-  pgClipfrac: number;
-  vfClipfrac: number;
-  approxkl: number;
-  policykl: number;
-  ratioMean: number;
-  /** Masked mean of the given entropy; absent when none was given. */
-  entropy?: number;
-  /** ratioMean > ratioThreshold: loss, pgLoss and vfLoss zeroed, gradients zero. */
-  skipped: boolean;
-}
+/** The statistics of one ppoLoss call (documented where the binding declares them). */
+export type PpoLossStats = PpoLossStatsRaw;
 
 export interface PpoLossInputs {
   logp: Float32Array;
