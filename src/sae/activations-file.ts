@@ -1,7 +1,11 @@
 // Activation sets stored as safetensors: tensor `activations` [N, d] in F32, F16 or BF16, and
-// optionally `mask` [N] (U8/BOOL; 0 = a padding row that must never enter training).
+// optionally `mask` [N] (U8/BOOL; 0 = a padding row that must never enter training); or an
+// activation store folder (src/interpret/activation-store.ts: every shard, F16 widened to F32; a store
+// holds no padding, so it has no mask).
+import { statSync } from 'node:fs';
 import { FileFormatError } from '../errors.js';
 import { SafetensorsFile } from '../io/safetensors.js';
+import { readActivationStore } from '../interpret/activation-store.js';
 
 export interface ActivationSet {
   data: Float32Array;
@@ -11,6 +15,16 @@ export interface ActivationSet {
 }
 
 export function readActivations(path: string, tensor = 'activations'): ActivationSet {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // a missing path is reported by SafetensorsFile.open below
+  }
+  if (isDir) {
+    const store = readActivationStore(path);
+    return { data: store.data, rows: store.rows, d: store.d };
+  }
   const f = SafetensorsFile.open(path);
   try {
     const info = f.info(tensor);
