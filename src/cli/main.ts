@@ -7,6 +7,7 @@ import { benchModel } from '../bench/model.js';
 import { runtime } from '../native.js';
 import { corpusBuilder, corpusCommand } from './corpus.js';
 import { demoBuilder, demoCommand } from './demo.js';
+import { divergenceBuilder, divergenceCommand } from './divergence.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { pretrainBuilder, pretrainCommand } from './pretrain.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('sae', 'sparse autoencoders', (y) =>
       y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
         .demandCommand(1, 'Name a sae subcommand: train'))
+    .command('divergence <base> <tuned>', 'per-layer parameter divergence between a base and a tuned checkpoint (sum of Frobenius norms)', divergenceBuilder, divergenceCommand)
     .command('mmcs <a> <b>', 'mean max cosine similarity between two dictionaries, and the top-k matched features', mmcsBuilder, mmcsCommand)
     .command('verify-model', 'compare the engine with reference tensors computed by transformers', verifyBuilder, verifyCommand)
     .command('bench', 'benchmarks, with a PyTorch peer measured in the same run', (y) =>
