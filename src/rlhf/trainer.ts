@@ -241,6 +241,27 @@ export class PpoTrainer {
     return { logp, values };
   }
 
+  /**
+   * The PPO loss of minibatch `rows` of a rollout under the current policy, with its gradients
+   * accumulated into the policy's gradient buffer (zeroed first; left at 0 when the ratio threshold
+   * skips the minibatch).
+   */
+  async minibatchGradients(data: RolloutData, rows: readonly number[]): Promise<PpoLossStats> {
+    const c = this.config;
+    const T = data.batch.T;
+    const { batch: mb, col0 } = gatherRows(data.batch, rows);
+    const W = mb.T;
+    const pick = (x: Float32Array) => gatherTokens(x, T, rows, col0, W);
+    this.policy.zeroGrad();
+    const out = await this.policy.forward(mb, { targets: mb.targets, values: true, train: true });
+    const { stats, dlogp, dvalues } = ppoLoss({
+      logp: out.tokenLogprobs!, oldLogp: pick(data.logp), values: out.values!, oldValues: pick(data.values),
+      advantages: pick(data.advantages), returns: pick(data.returns), mask: mb.mask,
+    }, { B: mb.B, T: W }, { cliprange: c.cliprange, clipRangeValue: c.cliprangeValue, vfCoef: c.vfCoef, ratioThreshold: c.ratioThreshold });
+    if (!stats.skipped) await this.policy.backward({ tokenLogprobs: dlogp, values: dvalues });
+    return stats;
+  }
+
   /** One PPO step: rollout, then ppoEpochs of minibatch updates, then the KL controller. */
   async trainStep(): Promise<PpoStepStats> {
     const t0 = performance.now();
@@ -261,16 +282,7 @@ export class PpoTrainer {
       let lastPolicyKl = 0;
       for (let m0 = 0; m0 < B; m0 += c.miniBatchSize) {
         const rows = order.slice(m0, m0 + c.miniBatchSize);
-        const { batch: mb, col0 } = gatherRows(batch, rows);
-        const W = mb.T;
-        const pick = (x: Float32Array) => gatherTokens(x, T, rows, col0, W);
-        this.policy.zeroGrad();
-        const out = await this.policy.forward(mb, { targets: mb.targets, values: true, train: true });
-        const { stats, dlogp, dvalues } = ppoLoss({
-          logp: out.tokenLogprobs!, oldLogp: pick(data.logp), values: out.values!, oldValues: pick(data.values),
-          advantages: pick(data.advantages), returns: pick(data.returns), mask: mb.mask,
-        }, { B: mb.B, T: W }, { cliprange: c.cliprange, clipRangeValue: c.cliprangeValue, vfCoef: c.vfCoef, ratioThreshold: c.ratioThreshold });
-        if (!stats.skipped) await this.policy.backward({ tokenLogprobs: dlogp, values: dvalues });
+        const stats = await this.minibatchGradients(data, rows);
         // TRL clips only on its first minibatch (a consumed iterator); here every step is clipped.
         norms.push(c.maxGradNorm > 0 ? clipGradNorm([grads], c.maxGradNorm) : 0);
         this.optimizer.step([grads], { lr });
