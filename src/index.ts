@@ -33,4 +33,5 @@ export * from './data/build-tokenizer.js';
 export * from './data/prompts.js';
 export { DEFAULT_MODEL_DIR, ensureDefaultCorpus, defaultCorpusReviews } from './data/defaults.js';
 export { pretrain, resolvePretrainConfig, PRETRAIN_DEFAULTS, evaluateLm } from './model/pretrain.js';
+export * from './reward/index.js';
 export { xyChartSvg, barChartSvg, histogramSvg, svgToPng, writeChart, CHART_DEFAULTS, type Series, type XYChartSpec, type BarChartSpec, type HistogramSpec } from './report/chart.js';
