@@ -130,8 +130,8 @@ describe('parseNeoxConfig', () => {
 
   it('rejects another model_type, naming the field and the expected value', () => {
     const m = errorOf(() => parseNeoxConfig({ ...PYTHIA_70M, model_type: 'llama' }, F));
-    expect(m).toBe(`${F}: field "model_type": expected "gpt_neox" but found the string "llama"`);
-    expect(errorOf(() => parseNeoxConfig(without(PYTHIA_70M, 'model_type'), F))).toContain('field "model_type": expected "gpt_neox" but found nothing');
+    expect(m).toBe(`${F}: field "model_type": expected one of "gpt_neox", "gpt_neo" but found the string "llama"`);
+    expect(errorOf(() => parseNeoxConfig(without(PYTHIA_70M, 'model_type'), F))).toContain('field "model_type": expected one of "gpt_neox", "gpt_neo" but found nothing');
     expect(errorOf(() => parseHfModelConfig({ ...PYTHIA_70M, model_type: 'gpt2' }, F))).toContain('field "model_type"');
     expect(parseHfModelConfig(PYTHIA_70M, F)).toEqual(PYTHIA_CFG);
   });

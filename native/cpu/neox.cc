@@ -65,10 +65,46 @@ void add_tensor(Neox* m, const std::string& name, int64_t d0, int64_t d1 = -1) {
   m->tensors.push_back(std::move(t));
 }
 
+// GPT-Neo's tensors in neoxParameterSpecs order: per layer the same order of blocks as GPT-NeoX's
+// (ln_1, ln_2, then q|k|v — consecutive, one [3C,C] matrix —, out_proj, c_fc, c_proj).
+void build_layout_gpt_neo(Neox* m) {
+  const NeoxConfig& c = m->cfg;
+  const int64_t C = c.hidden_size, I = c.intermediate_size;
+  add_tensor(m, "transformer.wte.weight", c.vocab_size, C);
+  add_tensor(m, "transformer.wpe.weight", c.max_positions, C);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string p = "transformer.h." + str(l);
+    add_tensor(m, p + ".ln_1.weight", C);
+    add_tensor(m, p + ".ln_1.bias", C);
+    add_tensor(m, p + ".ln_2.weight", C);
+    add_tensor(m, p + ".ln_2.bias", C);
+    add_tensor(m, p + ".attn.attention.q_proj.weight", C, C);
+    add_tensor(m, p + ".attn.attention.k_proj.weight", C, C);
+    add_tensor(m, p + ".attn.attention.v_proj.weight", C, C);
+    add_tensor(m, p + ".attn.attention.out_proj.weight", C, C);
+    add_tensor(m, p + ".attn.attention.out_proj.bias", C);
+    add_tensor(m, p + ".mlp.c_fc.weight", I, C);
+    add_tensor(m, p + ".mlp.c_fc.bias", I);
+    add_tensor(m, p + ".mlp.c_proj.weight", C, I);
+    add_tensor(m, p + ".mlp.c_proj.bias", C);
+  }
+  add_tensor(m, "transformer.ln_f.weight", C);
+  add_tensor(m, "transformer.ln_f.bias", C);
+  if (!c.tie_word_embeddings) add_tensor(m, "lm_head.weight", c.vocab_size, C);
+  if (c.value_head) {
+    add_tensor(m, "v_head.summary.weight", 1, C);
+    add_tensor(m, "v_head.summary.bias", 1);
+  }
+}
+
 // The tensors in neoxParameterSpecs order (src/model/neox-config.ts).
 void build_layout(Neox* m) {
   const NeoxConfig& c = m->cfg;
   const int64_t C = c.hidden_size, I = c.intermediate_size;
+  if (c.arch == NeoxArch::kGptNeo) {
+    build_layout_gpt_neo(m);
+    return;
+  }
   add_tensor(m, "gpt_neox.embed_in.weight", c.vocab_size, C);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = "gpt_neox.layers." + str(l);
@@ -100,17 +136,23 @@ ModelView make_view(const Neox* m, float* base) {
   ModelView v;
   size_t k = 0;
   auto next = [&]() { return base + m->tensors[k++].offset; };
+  const bool neo = c.arch == NeoxArch::kGptNeo;
   v.wte = next();
+  if (neo) v.wpe = next();
   v.layers.resize(static_cast<size_t>(c.num_layers));
   for (auto& L : v.layers) {
     L.ln1_w = next();
     L.ln1_b = next();
     L.ln2_w = next();
     L.ln2_b = next();
-    L.qkv_w = next();
-    L.qkv_b = c.attention_bias ? next() : nullptr;
+    L.qkv_w = next();  // GPT-Neo: q_proj, then k_proj and v_proj right after it
+    if (neo) {
+      next();
+      next();
+    }
+    L.qkv_b = c.attention_bias && !neo ? next() : nullptr;
     L.dense_w = next();
-    L.dense_b = c.attention_bias ? next() : nullptr;
+    L.dense_b = c.attention_bias || neo ? next() : nullptr;
     L.fc_w = next();
     L.fc_b = next();
     L.proj_w = next();
@@ -126,12 +168,21 @@ ModelView make_view(const Neox* m, float* base) {
   return v;
 }
 
+bool is_layer_norm_weight(const std::string& name) {
+  const auto ends = [&](const char* s) {
+    const size_t n = std::strlen(s);
+    return name.size() >= n && name.compare(name.size() - n, n, s) == 0;
+  };
+  return ends("layernorm.weight") || ends("final_layer_norm.weight") || ends(".ln_1.weight") ||
+         ends(".ln_2.weight") || ends("ln_f.weight");
+}
+
 bool is_weight_matrix(const std::string& name) {
   const auto ends = [&](const char* s) {
     const size_t n = std::strlen(s);
     return name.size() >= n && name.compare(name.size() - n, n, s) == 0;
   };
-  if (ends("layernorm.weight") || ends("final_layer_norm.weight")) return false;
+  if (is_layer_norm_weight(name)) return false;
   return ends(".weight");
 }
 
@@ -143,9 +194,7 @@ void init_params(Neox* m, NeoxInit init, uint64_t seed, float std) {
   for (size_t k = 0; k < m->tensors.size(); ++k) {
     const TensorEntry& t = m->tensors[k];
     float* x = m->params + t.offset;
-    const bool is_ln_weight = t.name.find("layernorm.weight") != std::string::npos ||
-                              t.name.find("final_layer_norm.weight") != std::string::npos;
-    if (is_ln_weight) {
+    if (is_layer_norm_weight(t.name)) {
       std::fill(x, x + t.numel, 1.0f);
       continue;
     }
@@ -195,6 +244,24 @@ Status check_config(const NeoxConfig& c) {
                                                              2.0 * c.hidden_size * c.intermediate_size);
   RL_CHECK_ARG(total < 4e12, "Expected fewer than 4e12 parameters for config but received about " + std::to_string(total));
   RL_CHECK_ARG(c.lm_head_chunk_rows >= 0, "Expected integer >= 0 for lmHeadChunkRows but received " + str(c.lm_head_chunk_rows));
+  RL_CHECK_ARG(c.arch == NeoxArch::kGptNeox || c.arch == NeoxArch::kGptNeo,
+               "Expected a known architecture for modelType but received " + str(static_cast<int>(c.arch)));
+  if (c.arch == NeoxArch::kGptNeo) {
+    RL_CHECK_ARG(c.rotary_dims == 0, "Expected 0 rotary dimensions (GPT-Neo has none) for rotaryPct but received " + str(c.rotary_dims));
+    RL_CHECK_ARG(!c.parallel_residual, "Expected sequential residuals (GPT-Neo) for parallelResidual but received true");
+    RL_CHECK_ARG(c.max_positions >= 1 && c.max_positions < kMax,
+                 "Expected integer between 1 and 2147483647 for maxPositions but received " + str(c.max_positions));
+    RL_CHECK_ARG(c.local_layers != nullptr, "Expected an array of numLayers 0/1 entries for attentionLayers but received null");
+    bool any_local = false;
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      RL_CHECK_ARG(c.local_layers[l] <= 1, "Expected 0 (global) or 1 (local) for attentionLayers[" + str(l) + "] but received " +
+                                               str(c.local_layers[l]));
+      any_local = any_local || c.local_layers[l] == 1;
+    }
+    RL_CHECK_ARG(!any_local || (c.window_size >= 1 && c.window_size < kMax),
+                 "Expected integer between 1 and 2147483647 (local layers need a window) for windowSize but received " +
+                     str(c.window_size));
+  }
   return Status::Ok();
 }
 
@@ -266,6 +333,19 @@ int64_t lm_chunk_rows(int64_t V, int64_t BT) {
   return std::min(rows, BT);
 }
 
+// GPT-Neo: every position must have a row in wpe.
+Status check_positions(const Neox* m, const int32_t* pos, int64_t n, const char* what) {
+  if (m->cfg.arch != NeoxArch::kGptNeo) return Status::Ok();
+  const int64_t P = m->cfg.max_positions;
+  for (int64_t i = 0; i < n; ++i) {
+    if (pos[i] >= P) {
+      return Status::Invalid("Expected integers in [0, " + str(P) + ") (maxPositions) for " + std::string(what) +
+                             " but received " + str(pos[i]) + " at index " + str(i));
+    }
+  }
+  return Status::Ok();
+}
+
 // Checks a batch; on success *pos points at the position ids to use (given or default).
 Status check_batch(Neox* m, const NeoxBatch& b, const int32_t** pos) {
   RL_CHECK_ARG(b.B >= 1 && b.B <= (int64_t{1} << 30), "Expected integer between 1 and 1073741824 for B but received " + str(b.B));
@@ -295,7 +375,7 @@ Status check_batch(Neox* m, const NeoxBatch& b, const int32_t** pos) {
       }
     }
     *pos = b.position_ids;
-    return Status::Ok();
+    return check_positions(m, b.position_ids, BT, "positionIds");
   }
   // Default: counted from the first real token of each row; 0 at padded positions.
   m->pos_default.resize(static_cast<size_t>(BT));
@@ -308,7 +388,7 @@ Status check_batch(Neox* m, const NeoxBatch& b, const int32_t** pos) {
     }
   }
   *pos = m->pos_default.data();
-  return Status::Ok();
+  return check_positions(m, *pos, BT, "positionIds (counted from the first real token of each row)");
 }
 
 // Pairs (t, t+1) of one row with mask 1 at both: the LM loss's terms. Row r = b·T + t.
@@ -379,6 +459,22 @@ void head_outputs(const NeoxBatch& b, const NeoxForwardRequest& q, const float* 
 
 }  // namespace
 
+namespace neox_detail {
+neox::AttnShape attn_shape(const Neox* m, int64_t l) {
+  neox::AttnShape s;
+  s.NH = m->cfg.num_heads;
+  s.HD = m->HD;
+  if (m->cfg.arch == NeoxArch::kGptNeo) {
+    s.split = true;
+    s.scale = 1.0f;  // transformers' GPT-Neo does not scale its scores
+    s.window = m->local_layers[static_cast<size_t>(l)] != 0 ? m->cfg.window_size : 0;
+  } else {
+    s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(m->HD)));
+  }
+  return s;
+}
+}  // namespace neox_detail
+
 // ---- the handle ---------------------------------------------------------------------------------
 
 Status neox_create(const NeoxConfig& cfg, NeoxInit init, uint64_t seed, float init_std, Neox** out) {
@@ -394,6 +490,14 @@ Status neox_create(const NeoxConfig& cfg, NeoxInit init, uint64_t seed, float in
   m->cfg = cfg;
   m->HD = cfg.hidden_size / cfg.num_heads;
   m->RD = cfg.rotary_dims;
+  if (cfg.arch == NeoxArch::kGptNeo) {
+    m->local_layers.assign(cfg.local_layers, cfg.local_layers + cfg.num_layers);
+    m->cfg.local_layers = m->local_layers.data();
+  } else {
+    m->cfg.local_layers = nullptr;
+    m->cfg.max_positions = 0;
+    m->cfg.window_size = 0;
+  }
   build_layout(m);
   m->params = static_cast<float*>(std::calloc(static_cast<size_t>(m->num_params), sizeof(float)));
   if (m->params == nullptr) {
@@ -497,6 +601,7 @@ Status neox_forward(Neox* m, const NeoxBatch& batch, const NeoxForwardRequest& q
 
   // embeddings and rotary tables
   neox::embedding_forward(resid(0), batch.input_ids, P.wte, BT, C);
+  if (P.wpe != nullptr) neox::position_embedding_forward(resid(0), pos, P.wpe, BT, C);
   copy_hooks(q, NeoxHookPoint::kHidden, 0, resid(0), BT * C);
   neox::rotary_tables(a.cos, a.sin, pos, BT, RD, c.rotary_base);
 
@@ -521,7 +626,7 @@ Status neox_forward(Neox* m, const NeoxBatch& batch, const NeoxForwardRequest& q
     neox::layernorm_forward(ln1, ln1_mean, ln1_rstd, x, w.ln1_w, w.ln1_b, BT, C, c.layer_norm_eps);
     neox::matmul_forward(qkv, ln1, w.qkv_w, w.qkv_b, BT, C, 3 * C);
     neox::rotary_forward(qkv, a.cos, a.sin, BT, NH, HD, RD);
-    neox::attention_forward(ctx, att, qkv, mask, B, T, NH, HD);
+    neox::attention_forward(ctx, att, qkv, mask, B, T, attn_shape(m, l));
     neox::matmul_forward(a.attn_out, ctx, w.dense_w, w.dense_b, BT, C, C);
 
     // MLP block on ln2 of x (parallel) or of x + a (sequential)
@@ -623,6 +728,7 @@ Status neox_forward(Neox* m, const NeoxBatch& batch, const NeoxForwardRequest& q
     m->B = B;
     m->T = T;
     m->ids.assign(batch.input_ids, batch.input_ids + BT);
+    m->pos.assign(pos, pos + BT);
     m->has_mask = mask != nullptr;
     if (mask != nullptr) {
       m->mask.assign(mask, mask + BT);
@@ -775,14 +881,15 @@ Status neox_backward(Neox* m, const NeoxBackwardRequest& req) {
 
     // attention block: a = dense(attention(rotary(qkv(ln1(x)))))
     if (!c.parallel_residual) neox::matmul_backward(g.dctx, dw.dense_w, dw.dense_b, dres, ctx, w.dense_w, BT, C, C, false);
-    neox::attention_backward(g.dqkv, g.dctx, qkv, att, B, T, NH, HD);
+    neox::attention_backward(g.dqkv, g.dctx, qkv, att, B, T, attn_shape(m, l));
     neox::rotary_backward(g.dqkv, a.cos, a.sin, BT, NH, HD, RD);
     neox::matmul_backward(g.dln, dw.qkv_w, dw.qkv_b, g.dqkv, ln1, w.qkv_w, BT, C, 3 * C, false);
     neox::layernorm_backward(dres, dw.ln1_w, dw.ln1_b, g.dln, x, w.ln1_w, ln1_mean, ln1_rstd, BT, C);
   }
 
-  // embeddings (tied: added to the LM head's part already in G.wte)
+  // embeddings (tied: added to the LM head's part already in G.wte), and GPT-Neo's positions
   neox::embedding_backward(G.wte, dres, m->ids.data(), BT, C);
+  if (G.wpe != nullptr) neox::position_embedding_backward(G.wpe, dres, m->pos.data(), BT, C);
   return Status::Ok();
 }
 

@@ -138,6 +138,14 @@ Status step_forward(Neox* m, NeoxCache* c, const int32_t* ids, const uint8_t* ma
   const int64_t N = Bn * Tn, R = all_positions ? N : Bn;
   const int64_t start = c->len, Tmax = c->max_len;
   const bool tanh_act = cfg.activation == NeoxActivation::kGeluTanh;
+  if (cfg.arch == NeoxArch::kGptNeo) {  // every position needs a row of wpe
+    for (int64_t i = 0; i < N; ++i) {
+      if (pos[i] >= cfg.max_positions) {
+        return Status::Invalid("Expected positions below maxPositions " + str(cfg.max_positions) +
+                               " for positionIds but received " + str(pos[i]) + " at index " + str(i));
+      }
+    }
+  }
   const size_t need = layout_step(m, N, R, Tmax, nullptr, nullptr);
   if (!m->step_buf.reserve(need)) {
     return Status::OutOfMemory("out of memory allocating " + str(static_cast<int64_t>(need * sizeof(float))) +
@@ -152,6 +160,7 @@ Status step_forward(Neox* m, NeoxCache* c, const int32_t* ids, const uint8_t* ma
     for (int64_t t = 0; t < Tn; ++t) c->mask[static_cast<size_t>(b * Tmax + start + t)] = mask == nullptr ? 1 : mask[i * Tn + t];
   }
   neox::embedding_forward(a.x, ids, P.wte, N, C);
+  if (P.wpe != nullptr) neox::position_embedding_forward(a.x, pos, P.wpe, N, C);
   neox::rotary_tables(a.cos, a.sin, pos, N, RD, cfg.rotary_base);
 
   for (int64_t l = 0; l < L; ++l) {
@@ -160,9 +169,10 @@ Status step_forward(Neox* m, NeoxCache* c, const int32_t* ids, const uint8_t* ma
     neox::layernorm_forward(a.ln, a.mean, a.rstd, a.x, w.ln1_w, w.ln1_b, N, C, cfg.layer_norm_eps);
     linear(a.qkv, a.ln, w.qkv_w, w.qkv_b, N, C, 3 * C);
     neox::rotary_forward(a.qkv, a.cos, a.sin, N, NH, HD, RD);
-    neox::kv_cache_append(c->k(l), c->v(l), a.qkv, rows, Bn, Tn, start, Tmax, NH, HD);
-    neox::attention_cached_forward(a.ctx, a.qkv, c->k(l), c->v(l), c->mask.data(), rows, Bn, Tn, start, Tmax, NH,
-                                   HD, a.att);
+    const neox::AttnShape shape = attn_shape(m, l);
+    neox::kv_cache_append(c->k(l), c->v(l), a.qkv, rows, Bn, Tn, start, Tmax, shape);
+    neox::attention_cached_forward(a.ctx, a.qkv, c->k(l), c->v(l), c->mask.data(), rows, Bn, Tn, start, Tmax, shape,
+                                   a.att);
     linear(a.attn_out, a.ctx, w.dense_w, w.dense_b, N, C, C);
     // MLP block on ln2 of x (parallel) or of x + a (sequential); the residual updated in place
     if (!cfg.parallel_residual) neox::residual_forward(a.x, a.x, a.attn_out, N * C);
@@ -621,6 +631,21 @@ Status check_generate(const Neox* m, const NeoxBatch& b, const NeoxGenerateOptio
       RL_CHECK_ARG(static_cast<int64_t>(b.position_ids[i]) + o.max_new_tokens <= std::numeric_limits<int32_t>::max(),
                    "Expected positions below 2^31 − maxNewTokens for prompts.positionIds but received " +
                        str(b.position_ids[i]) + " in row " + str(r));
+    }
+    if (m->cfg.arch == NeoxArch::kGptNeo) {
+      // the last token fed to the model (the last new one is only sampled) sits at the row's last
+      // prompt position + maxNewTokens − 1; GPT-Neo's wpe must have a row for it
+      int64_t last = 0;
+      if (b.position_ids != nullptr) {
+        last = b.position_ids[i];
+      } else {
+        for (int64_t t = 0; t < b.T; ++t) last += b.attention_mask == nullptr || b.attention_mask[r * b.T + t] != 0 ? 1 : 0;
+        last -= 1;
+      }
+      RL_CHECK_ARG(last + o.max_new_tokens - 1 < m->cfg.max_positions,
+                   "Expected prompt positions + maxNewTokens within maxPositions " + str(m->cfg.max_positions) +
+                       " for maxNewTokens but received " + str(o.max_new_tokens) + " after position " + str(last) +
+                       " in row " + str(r));
     }
   }
   return Status::Ok();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "neox_ops.h"
 #include "rewardlens/neox.h"
 
 namespace rl {
@@ -54,6 +55,7 @@ struct LayerView {
 };
 struct ModelView {
   float* wte = nullptr;  // (V,C) embed_in
+  float* wpe = nullptr;  // (P,C) GPT-Neo's position embeddings, else null
   std::vector<LayerView> layers;
   float *lnf_w = nullptr, *lnf_b = nullptr;
   float* wout = nullptr;  // (V,C) embed_out, or wte when tied
@@ -80,9 +82,17 @@ struct Acts {
 
 }  // namespace neox_detail
 
+struct Neox;
+namespace neox_detail {
+// The attention of layer l: GPT-NeoX's interleaved heads and 1/√HD, or GPT-Neo's q|k|v blocks,
+// unscaled scores and (on its local layers) the window.
+neox::AttnShape attn_shape(const Neox* m, int64_t l);
+}  // namespace neox_detail
+
 struct Neox {
-  NeoxConfig cfg;
+  NeoxConfig cfg;  // cfg.local_layers points at `local_layers` below
   int64_t HD = 0, RD = 0;
+  std::vector<uint8_t> local_layers;  // (L) GPT-Neo: 1 = local attention; empty for GPT-NeoX
   std::vector<neox_detail::TensorEntry> tensors;
   int64_t num_params = 0;
   float* params = nullptr;
@@ -102,6 +112,7 @@ struct Neox {
   bool train_ready = false;
   int64_t B = 0, T = 0;
   std::vector<int32_t> ids, targets;
+  std::vector<int32_t> pos;  // the positions used (GPT-Neo's wpe backward reads them)
   std::vector<uint8_t> mask;
   bool has_mask = false, head_kept = false, want_loss = false, have_targets = false;
   bool head_all = false;  // the kept logits are every row's (else those of head_rows)

@@ -62,6 +62,21 @@ void embedding_backward(float* dwte, const float* dout, const int32_t* ids, int6
   }
 }
 
+void position_embedding_forward(float* out, const int32_t* pos, const float* wpe, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
+  for (int64_t n = 0; n < N; ++n) {
+    float* o = out + n * C;
+    const float* p = wpe + static_cast<int64_t>(pos[n]) * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] += p[c];
+  }
+}
+
+void position_embedding_backward(float* dwpe, const float* dout, const int32_t* pos, int64_t N, int64_t C) {
+  // forward: out[n] += wpe[pos[n]]  →  dwpe[pos[n]] += dout[n] (the embedding's backward, over positions)
+  embedding_backward(dwpe, dout, pos, N, C);
+}
+
 // ---- layer norm -------------------------------------------------------------------------------
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
@@ -397,24 +412,26 @@ void rotary_backward(float* dqkv, const float* cos, const float* sin, int64_t N,
 // ---- attention ----------------------------------------------------------------------------------
 
 void attention_forward(float* out, float* att, const float* qkv, const uint8_t* mask, int64_t B,
-                       int64_t T, int64_t NH, int64_t HD) {
-  const int64_t C3 = NH * 3 * HD, C = NH * HD;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
-#pragma omp parallel for collapse(3) schedule(static) num_threads(threads_for(B * NH * T * T * HD / 8))
+                       int64_t T, const AttnShape& sh) {
+  const int64_t NH = sh.NH, HD = sh.HD, C3 = NH * 3 * HD, C = NH * HD;
+  const float scale = sh.scale;
+#pragma omp parallel for collapse(3) schedule(static) num_threads(threads_for(B * NH * T * std::min(T, sh.window > 0 ? sh.window : T) * HD / 8))
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < NH; ++h) {
       for (int64_t t = 0; t < T; ++t) {
-        const float* q = qkv + (b * T + t) * C3 + h * 3 * HD;
+        const float* q = qkv + (b * T + t) * C3 + sh.q(h);
         float* a = att + ((b * NH + h) * T + t) * T;
         float* o = out + (b * T + t) * C + h * HD;
-        // scores s_j = q·k_j·scale over visible keys (j <= t, mask 1); −inf elsewhere
+        const int64_t j0 = sh.first_key(t);
+        // scores s_j = q·k_j·scale over visible keys (j0 <= j <= t, mask 1); −inf elsewhere
+        for (int64_t j = 0; j < j0; ++j) a[j] = 0.0f;
         float maxv = kNegInf;
-        for (int64_t j = 0; j <= t; ++j) {
+        for (int64_t j = j0; j <= t; ++j) {
           if (mask != nullptr && mask[b * T + j] == 0) {
             a[j] = kNegInf;
             continue;
           }
-          const float* k = qkv + (b * T + j) * C3 + h * 3 * HD + HD;
+          const float* k = qkv + (b * T + j) * C3 + sh.k(h);
           float s = 0.0f;
 #pragma omp simd reduction(+ : s)
           for (int64_t d = 0; d < HD; ++d) s += q[d] * k[d];
@@ -424,26 +441,26 @@ void attention_forward(float* out, float* att, const float* qkv, const uint8_t* 
         }
         for (int64_t j = t + 1; j < T; ++j) a[j] = 0.0f;
         if (maxv == kNegInf) {  // no visible key: att 0, out 0
-          for (int64_t j = 0; j <= t; ++j) a[j] = 0.0f;
+          for (int64_t j = j0; j <= t; ++j) a[j] = 0.0f;
           for (int64_t d = 0; d < HD; ++d) o[d] = 0.0f;
           continue;
         }
-        // softmax over j <= t (exp(−inf) = 0 for masked keys)
+        // softmax over j0 <= j <= t (exp(−inf) = 0 for masked keys)
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j <= t; ++j) {
+        for (int64_t j = j0; j <= t; ++j) {
           const float e = exp_approx(a[j] - maxv);
           a[j] = e;
           sum += e;
         }
         const float inv = 1.0f / sum;
-        for (int64_t j = 0; j <= t; ++j) a[j] *= inv;
+        for (int64_t j = j0; j <= t; ++j) a[j] *= inv;
         // out = Σ_j att_j·v_j
         for (int64_t d = 0; d < HD; ++d) o[d] = 0.0f;
-        for (int64_t j = 0; j <= t; ++j) {
+        for (int64_t j = j0; j <= t; ++j) {
           const float p = a[j];
           if (p == 0.0f) continue;
-          const float* v = qkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
+          const float* v = qkv + (b * T + j) * C3 + sh.v(h);
 #pragma omp simd
           for (int64_t d = 0; d < HD; ++d) o[d] += p * v[d];
         }
@@ -453,32 +470,38 @@ void attention_forward(float* out, float* att, const float* qkv, const uint8_t* 
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
-                        int64_t B, int64_t T, int64_t NH, int64_t HD) {
-  const int64_t C3 = NH * 3 * HD, C = NH * HD;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
+                        int64_t B, int64_t T, const AttnShape& sh) {
+  const int64_t NH = sh.NH, HD = sh.HD, C3 = NH * 3 * HD, C = NH * HD;
+  const float scale = sh.scale;
   // Each (b, h) owns the dq, dk, dv of its head in its row: no two threads write the same entry.
-#pragma omp parallel num_threads(threads_for(B * NH * T * T * HD / 8))
+#pragma omp parallel num_threads(threads_for(B * NH * T * std::min(T, sh.window > 0 ? sh.window : T) * HD / 8))
   {
     std::vector<float> dp(static_cast<size_t>(T));
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t h = 0; h < NH; ++h) {
-        for (int64_t t = 0; t < T; ++t) std::memset(dqkv + (b * T + t) * C3 + h * 3 * HD, 0, 3 * HD * sizeof(float));
+        for (int64_t t = 0; t < T; ++t) {
+          float* row = dqkv + (b * T + t) * C3;
+          std::memset(row + sh.q(h), 0, HD * sizeof(float));
+          std::memset(row + sh.k(h), 0, HD * sizeof(float));
+          std::memset(row + sh.v(h), 0, HD * sizeof(float));
+        }
         for (int64_t t = 0; t < T; ++t) {
           const float* a = att + ((b * NH + h) * T + t) * T;
-          const float* q = qkv + (b * T + t) * C3 + h * 3 * HD;
+          const float* q = qkv + (b * T + t) * C3 + sh.q(h);
           const float* go = dout + (b * T + t) * C + h * HD;
-          float* dq = dqkv + (b * T + t) * C3 + h * 3 * HD;
+          float* dq = dqkv + (b * T + t) * C3 + sh.q(h);
+          const int64_t j0 = sh.first_key(t);
           // forward: out = Σ_j p_j·v_j  →  dv_j += p_j·dout;  dp_j = dout·v_j
           float pdp = 0.0f;
-          for (int64_t j = 0; j <= t; ++j) {
+          for (int64_t j = j0; j <= t; ++j) {
             const float p = a[j];
             if (p == 0.0f) {
               dp[j] = 0.0f;
               continue;
             }
-            const float* v = qkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
-            float* dv = dqkv + (b * T + j) * C3 + h * 3 * HD + 2 * HD;
+            const float* v = qkv + (b * T + j) * C3 + sh.v(h);
+            float* dv = dqkv + (b * T + j) * C3 + sh.v(h);
             float s = 0.0f;
 #pragma omp simd reduction(+ : s)
             for (int64_t d = 0; d < HD; ++d) {
@@ -490,12 +513,12 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
           }
           // forward: p = softmax(s), s_j = q·k_j·scale
           // backward: ds_j = p_j·(dp_j − Σ_k p_k·dp_k); dq += ds_j·scale·k_j; dk_j += ds_j·scale·q
-          for (int64_t j = 0; j <= t; ++j) {
+          for (int64_t j = j0; j <= t; ++j) {
             const float p = a[j];
             if (p == 0.0f) continue;
             const float ds = p * (dp[j] - pdp) * scale;
-            const float* k = qkv + (b * T + j) * C3 + h * 3 * HD + HD;
-            float* dk = dqkv + (b * T + j) * C3 + h * 3 * HD + HD;
+            const float* k = qkv + (b * T + j) * C3 + sh.k(h);
+            float* dk = dqkv + (b * T + j) * C3 + sh.k(h);
 #pragma omp simd
             for (int64_t d = 0; d < HD; ++d) {
               dq[d] += ds * k[d];
@@ -511,15 +534,16 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // ---- attention over a KV cache ------------------------------------------------------------------
 
 void kv_cache_append(float* kc, float* vc, const float* qkv, const int64_t* rows, int64_t Bn,
-                     int64_t Tn, int64_t start, int64_t Tmax, int64_t NH, int64_t HD) {
+                     int64_t Tn, int64_t start, int64_t Tmax, const AttnShape& sh) {
+  const int64_t NH = sh.NH, HD = sh.HD;
   for (int64_t i = 0; i < Bn; ++i) {
     const int64_t b = rows != nullptr ? rows[i] : i;
     for (int64_t t = 0; t < Tn; ++t) {
       const float* src = qkv + (i * Tn + t) * NH * 3 * HD;
       for (int64_t h = 0; h < NH; ++h) {
         const int64_t dst = ((b * NH + h) * Tmax + start + t) * HD;
-        std::memcpy(kc + dst, src + h * 3 * HD + HD, HD * sizeof(float));
-        std::memcpy(vc + dst, src + h * 3 * HD + 2 * HD, HD * sizeof(float));
+        std::memcpy(kc + dst, src + sh.k(h), HD * sizeof(float));
+        std::memcpy(vc + dst, src + sh.v(h), HD * sizeof(float));
       }
     }
   }
@@ -535,10 +559,10 @@ int64_t attention_cached_scratch(int64_t Tmax) {
 
 void attention_cached_forward(float* out, const float* qkv, const float* kc, const float* vc,
                               const uint8_t* cmask, const int64_t* rows, int64_t Bn, int64_t Tn,
-                              int64_t start, int64_t Tmax, int64_t NH, int64_t HD, float* scratch) {
-  const int64_t C = NH * HD;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HD)));
-  const int64_t cols = start + Tn;
+                              int64_t start, int64_t Tmax, const AttnShape& sh, float* scratch) {
+  const int64_t NH = sh.NH, HD = sh.HD, C = NH * HD;
+  const float scale = sh.scale;
+  const int64_t cols = sh.window > 0 ? std::min(start + Tn, sh.window) : start + Tn;
 #pragma omp parallel num_threads(threads_for(Bn * Tn * NH * cols * HD))
   {
     float* a = scratch + thread_id() * Tmax;
@@ -548,14 +572,15 @@ void attention_cached_forward(float* out, const float* qkv, const float* kc, con
         for (int64_t t = 0; t < Tn; ++t) {
           const int64_t b = rows != nullptr ? rows[i] : i;
           const int64_t c = start + t;  // the query's column
-          const float* q = qkv + (i * Tn + t) * NH * 3 * HD + h * 3 * HD;
+          const int64_t j0 = sh.first_key(c);
+          const float* q = qkv + (i * Tn + t) * NH * 3 * HD + sh.q(h);
           const float* K = kc + (b * NH + h) * Tmax * HD;
           const float* Vv = vc + (b * NH + h) * Tmax * HD;
           const uint8_t* mk = cmask + b * Tmax;
           float* o = out + (i * Tn + t) * C + h * HD;
-          // scores over visible columns j <= c; −inf elsewhere
+          // scores over visible columns j0 <= j <= c; −inf elsewhere
           float maxv = kNegInf;
-          for (int64_t j = 0; j <= c; ++j) {
+          for (int64_t j = j0; j <= c; ++j) {
             if (mk[j] == 0) {
               a[j] = kNegInf;
               continue;
@@ -572,13 +597,13 @@ void attention_cached_forward(float* out, const float* qkv, const float* kc, con
           if (maxv == kNegInf) continue;  // no visible column: out 0
           float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j <= c; ++j) {
+          for (int64_t j = j0; j <= c; ++j) {
             const float e = exp_approx(a[j] - maxv);
             a[j] = e;
             sum += e;
           }
           const float inv = 1.0f / sum;
-          for (int64_t j = 0; j <= c; ++j) {
+          for (int64_t j = j0; j <= c; ++j) {
             const float p = a[j] * inv;
             if (p == 0.0f) continue;
             const float* v = Vv + j * HD;

@@ -8,6 +8,7 @@
 // dims, V vocab. Backward functions ACCUMULATE (+=) into parameter gradients (dw, db) and, where
 // the comment says so, into input gradients; elsewhere they overwrite.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace rl {
@@ -18,6 +19,11 @@ namespace neox {
 void embedding_forward(float* out, const int32_t* ids, const float* wte, int64_t N, int64_t C);
 // dwte[ids[n],:] += dout[n,:]. dwte is (V,C), dout is (N,C).
 void embedding_backward(float* dwte, const float* dout, const int32_t* ids, int64_t N, int64_t C);
+
+// out[n,:] += wpe[pos[n],:] (GPT-Neo's learned positions). out is (N,C), pos is (N), wpe is (P,C).
+void position_embedding_forward(float* out, const int32_t* pos, const float* wpe, int64_t N, int64_t C);
+// dwpe[pos[n],:] += dout[n,:]. dwpe is (P,C), dout is (N,C).
+void position_embedding_backward(float* dwpe, const float* dout, const int32_t* pos, int64_t N, int64_t C);
 
 // ---- layer norm -------------------------------------------------------------------------------
 // out = (inp − mean)·rstd·w + b per row, rstd = 1/√(var + eps) (biased variance, as torch).
@@ -64,30 +70,45 @@ void rotary_backward(float* dqkv, const float* cos, const float* sin, int64_t N,
                      int64_t HD, int64_t RD);
 
 // ---- causal self-attention with a padding mask -----------------------------------------------
-// For query t of row b, head h: s_j = q_t·k_j/√HD over keys j <= t with mask[b,j] = 1,
-// att = softmax(s) (float32), out_t = Σ_j att_j·v_j. A query with no such key (a left-padded
-// position) gets att = 0 and out = 0. out is (B,T,NH,HD), att is (B,NH,T,T) (0 where not
-// attended), qkv is (B,T,NH,3,HD) after rotary, mask is (B,T) or null (all 1).
+// Where q, k and v of each head sit in a token's row of 3·C projections, and which keys a query
+// sees. GPT-NeoX: heads interleaved, (NH,3,HD), scale 1/√HD, every key j <= t. GPT-Neo: q | k | v
+// blocks, (3,NH,HD), scale 1, and on local layers only keys t − window < j <= t.
+struct AttnShape {
+  int64_t NH = 0, HD = 0;
+  bool split = false;   // false: (NH,3,HD); true: (3,NH,HD)
+  int64_t window = 0;   // 0: keys j <= t; else keys t − window < j <= t
+  float scale = 1.0f;   // scores q·k·scale
+  int64_t q(int64_t h) const { return split ? h * HD : h * 3 * HD; }
+  int64_t k(int64_t h) const { return split ? (NH + h) * HD : h * 3 * HD + HD; }
+  int64_t v(int64_t h) const { return split ? (2 * NH + h) * HD : h * 3 * HD + 2 * HD; }
+  int64_t first_key(int64_t t) const { return window > 0 ? std::max<int64_t>(0, t - window + 1) : 0; }
+};
+
+// For query t of row b, head h: s_j = q_t·k_j·scale over keys first_key(t) <= j <= t with
+// mask[b,j] = 1, att = softmax(s) (float32), out_t = Σ_j att_j·v_j. A query with no such key (a
+// left-padded position) gets att = 0 and out = 0. out is (B,T,NH,HD), att is (B,NH,T,T) (0 where
+// not attended), qkv is (B,T,3C) laid out as `s` says (after rotary), mask is (B,T) or null (all 1).
 void attention_forward(float* out, float* att, const float* qkv, const uint8_t* mask, int64_t B,
-                       int64_t T, int64_t NH, int64_t HD);
-// dqkv (overwritten, (B,T,NH,3,HD)) from dout (B,T,NH,HD), with the forward's qkv and att.
+                       int64_t T, const AttnShape& s);
+// dqkv (overwritten, (B,T,3C)) from dout (B,T,NH,HD), with the forward's qkv and att.
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
-                        int64_t B, int64_t T, int64_t NH, int64_t HD);
+                        int64_t B, int64_t T, const AttnShape& s);
 
 // ---- attention over a KV cache (incremental decoding) -----------------------------------------
 // The cache of one layer: kc and vc are (Bc,NH,Tmax,HD), cmask is (Bc,Tmax). A chunk of Bn rows of
 // Tn new columns starts at column `start`; chunk row i is cache row rows[i] (rows null: row i).
-// kv_cache_append copies the chunk's k and v (qkv is (Bn,Tn,NH,3,HD), after rotary) into columns
+// kv_cache_append copies the chunk's k and v (qkv is (Bn,Tn,3C), after rotary) into columns
 // start .. start+Tn−1.
 void kv_cache_append(float* kc, float* vc, const float* qkv, const int64_t* rows, int64_t Bn,
-                     int64_t Tn, int64_t start, int64_t Tmax, int64_t NH, int64_t HD);
-// For the query of chunk row i, column c = start + t, head h: s_j = q·k_j/√HD over cached columns
-// j <= c with cmask[rows[i], j] = 1, att = softmax(s), out = Σ_j att_j·v_j (0 when no column is
-// visible) — attention_forward's math over the cache. out is (Bn,Tn,NH,HD), qkv (Bn,Tn,NH,3,HD).
+                     int64_t Tn, int64_t start, int64_t Tmax, const AttnShape& s);
+// For the query of chunk row i, column c = start + t, head h: s_j = q·k_j·scale over cached columns
+// first_key(c) <= j <= c with cmask[rows[i], j] = 1, att = softmax(s), out = Σ_j att_j·v_j (0 when
+// no column is visible) — attention_forward's math over the cache (columns are sequence indices,
+// so a local window counts padding as the full forward does). out is (Bn,Tn,NH,HD), qkv (Bn,Tn,3C).
 // scratch holds attention_cached_scratch(Tmax) floats.
 void attention_cached_forward(float* out, const float* qkv, const float* kc, const float* vc,
                               const uint8_t* cmask, const int64_t* rows, int64_t Bn, int64_t Tn,
-                              int64_t start, int64_t Tmax, int64_t NH, int64_t HD, float* scratch);
+                              int64_t start, int64_t Tmax, const AttnShape& s, float* scratch);
 int64_t attention_cached_scratch(int64_t Tmax);
 
 // ---- GELU ---------------------------------------------------------------------------------------

@@ -35,26 +35,63 @@ constexpr napi_type_tag kCacheTag = {0x6e656f78636b7631ULL, 0x3b7d9e1f5a2c4e60UL
 bool IsAbsent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
 // Reads a NeoxConfig object (src/model/neox-config.ts); field names are the TypeScript ones.
-rl::NeoxConfig ReadConfig(const Napi::Value& v) {
+// modelType "gpt_neo" reads GPT-Neo's fields instead of the rotary and residual ones; its per-layer
+// attention kinds go into *local (which c.local_layers points at).
+rl::NeoxConfig ReadConfig(const Napi::Value& v, std::vector<uint8_t>* local) {
   Napi::Env env = v.Env();
   if (!v.IsObject()) ThrowType(env, "Expected object for config but received " + Describe(v));
   Napi::Object o = v.As<Napi::Object>();
   rl::NeoxConfig c;
+  Napi::Value type = o.Get("modelType");
+  if (!type.IsString()) ThrowType(env, "Expected \"gpt_neox\" or \"gpt_neo\" for config.modelType but received " + Describe(type));
+  const std::string tname = type.As<Napi::String>().Utf8Value();
+  if (tname == "gpt_neo") {
+    c.arch = rl::NeoxArch::kGptNeo;
+  } else if (tname != "gpt_neox") {
+    ThrowType(env, "Expected \"gpt_neox\" or \"gpt_neo\" for config.modelType but received string \"" + tname + "\"");
+  }
   c.vocab_size = GetInt(o.Get("vocabSize"), "config.vocabSize", 1, kMaxDim - 1);
   c.hidden_size = GetInt(o.Get("hiddenSize"), "config.hiddenSize", 1, kMaxDim - 1);
   c.num_layers = GetInt(o.Get("numLayers"), "config.numLayers", 1, 100000);
   c.num_heads = GetInt(o.Get("numHeads"), "config.numHeads", 1, kMaxDim - 1);
   c.intermediate_size = GetInt(o.Get("intermediateSize"), "config.intermediateSize", 1, kMaxDim - 1);
-  const double pct = GetNumber(o.Get("rotaryPct"), "config.rotaryPct");
-  if (pct < 0 || pct > 1) ThrowRange(env, "Expected number between 0 and 1 for config.rotaryPct but received " + std::to_string(pct));
-  // neoxDerived: headDim = hidden / heads; rotaryDims = floor(headDim · rotaryPct)
-  const double head_dim = static_cast<double>(c.hidden_size) / static_cast<double>(c.num_heads);
-  c.rotary_dims = static_cast<int64_t>(std::floor(head_dim * pct));
-  c.rotary_base = GetNumber(o.Get("rotaryBase"), "config.rotaryBase");
+  if (c.arch == rl::NeoxArch::kGptNeo) {
+    c.rotary_dims = 0;
+    c.parallel_residual = false;
+    c.attention_bias = false;
+    c.max_positions = GetInt(o.Get("maxPositions"), "config.maxPositions", 1, kMaxDim - 1);
+    Napi::Value layers = o.Get("attentionLayers");
+    if (!layers.IsArray()) ThrowType(env, "Expected an array of \"global\" | \"local\" for config.attentionLayers but received " + Describe(layers));
+    Napi::Array arr = layers.As<Napi::Array>();
+    if (static_cast<int64_t>(arr.Length()) != c.num_layers) {
+      ThrowRange(env, "Expected " + std::to_string(c.num_layers) + " entries (numLayers) for config.attentionLayers but received " +
+                          std::to_string(arr.Length()));
+    }
+    local->assign(static_cast<size_t>(c.num_layers), 0);
+    bool any_local = false;
+    for (uint32_t l = 0; l < arr.Length(); ++l) {
+      Napi::Value e = arr.Get(l);
+      const std::string k = e.IsString() ? e.As<Napi::String>().Utf8Value() : "";
+      if (k != "global" && k != "local") {
+        ThrowType(env, "Expected \"global\" or \"local\" for config.attentionLayers[" + std::to_string(l) + "] but received " + Describe(e));
+      }
+      (*local)[l] = k == "local" ? 1 : 0;
+      any_local = any_local || k == "local";
+    }
+    c.local_layers = local->data();
+    c.window_size = any_local ? GetInt(o.Get("windowSize"), "config.windowSize", 1, kMaxDim - 1) : 0;
+  } else {
+    const double pct = GetNumber(o.Get("rotaryPct"), "config.rotaryPct");
+    if (pct < 0 || pct > 1) ThrowRange(env, "Expected number between 0 and 1 for config.rotaryPct but received " + std::to_string(pct));
+    // neoxDerived: headDim = hidden / heads; rotaryDims = floor(headDim · rotaryPct)
+    const double head_dim = static_cast<double>(c.hidden_size) / static_cast<double>(c.num_heads);
+    c.rotary_dims = static_cast<int64_t>(std::floor(head_dim * pct));
+    c.rotary_base = GetNumber(o.Get("rotaryBase"), "config.rotaryBase");
+    c.parallel_residual = GetBool(o.Get("parallelResidual"), "config.parallelResidual");
+    c.attention_bias = GetBool(o.Get("attentionBias"), "config.attentionBias");
+  }
   c.layer_norm_eps = static_cast<float>(GetNumber(o.Get("layerNormEps"), "config.layerNormEps"));
-  c.parallel_residual = GetBool(o.Get("parallelResidual"), "config.parallelResidual");
   c.tie_word_embeddings = GetBool(o.Get("tieWordEmbeddings"), "config.tieWordEmbeddings");
-  c.attention_bias = GetBool(o.Get("attentionBias"), "config.attentionBias");
   Napi::Value act = o.Get("hiddenAct");
   const std::string act_names = "\"gelu\", \"gelu_new\", \"gelu_fast\", \"gelu_pytorch_tanh\"";
   if (!act.IsString()) ThrowType(env, "Expected one of " + act_names + " for config.hiddenAct but received " + Describe(act));
@@ -241,13 +278,23 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
                            InstanceMethod<&NeoxHandle::MemoryBytes>("memoryBytes"),
                            InstanceMethod<&NeoxHandle::IsBusy>("isBusy"),
                            InstanceMethod<&NeoxHandle::Dispose>("dispose"),
+                           StaticMethod<&NeoxHandle::Architectures>("architectures"),
                        });
+  }
+
+  // The config.modelType values this build reads.
+  static Napi::Value Architectures(const Napi::CallbackInfo& info) {
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(uint32_t{0}, Napi::String::New(info.Env(), "gpt_neox"));
+    a.Set(uint32_t{1}, Napi::String::New(info.Env(), "gpt_neo"));
+    return a;
   }
 
   // new NeoxHandle(config, { valueHead, init: 'zeros' | 'normal', seed, initStd, lmHeadChunkRows? })
   explicit NeoxHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NeoxHandle>(info) {
     Napi::Env env = info.Env();
-    rl::NeoxConfig cfg = ReadConfig(info[0]);
+    std::vector<uint8_t> local;
+    rl::NeoxConfig cfg = ReadConfig(info[0], &local);
     if (!info[1].IsObject()) ThrowType(env, "Expected object for opts but received " + Describe(info[1]));
     Napi::Object o = info[1].As<Napi::Object>();
     cfg.value_head = GetBool(o.Get("valueHead"), "opts.valueHead");

@@ -1,4 +1,4 @@
-// Hugging Face GPT-NeoX checkpoints: find the weight files of a folder, load them into any parameter
+// Hugging Face GPT-NeoX and GPT-Neo checkpoints: find the weight files of a folder, load them into any parameter
 // store (the native engine's zero-copy views, or HostParameters), and save a folder transformers loads.
 //
 // Loading reads one tensor at a time and decodes it straight into the destination view: F32 bytes are
@@ -10,10 +10,11 @@
 // Loading is synchronous (Pythia-70m: about 0.2 s from the page cache on 2 cores).
 //
 // Tensors in the files that no parameter takes:
-//   - buffers transformers has written in some versions (`*.attention.bias`, `*.attention.masked_bias`,
+//   - buffers transformers has written in some versions (`*.attention.bias`, `*.attention.masked_bias`
+//     — GPT-Neo's `transformer.h.{i}.attn.attention.{bias,masked_bias}` among them —,
 //     `*.attention.rotary_emb.inv_freq`, `*.rotary_emb.{cos,sin}_cached`): skipped;
-//   - `embed_out.weight` when the config ties embeddings: skipped, as transformers does (the output
-//     projection is the input embedding);
+//   - `embed_out.weight` (GPT-Neo: `lm_head.weight`) when the config ties embeddings: skipped, as
+//     transformers does (the output projection is the input embedding);
 //   - `v_head.summary.*` (TRL's value head) when the store has no value head: skipped;
 //   - anything else: an error by default (a checkpoint of another architecture or a renamed model is
 //     more likely than a harmless extra), or with `unknownTensors: 'warn'` a message to `onWarning`
@@ -24,7 +25,7 @@ import { FileFormatError } from '../errors.js';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic.js';
 import { DTYPE_BYTES, SafetensorsFile, decodeFloatsInto, encodeF16Into, fromF32, type Dtype, type TensorInfo } from '../io/safetensors.js';
 import { describeJson, neoxConfigToHf, readJsonFile, readNeoxConfig, type HfTorchDtype } from './hf-config.js';
-import { neoxParameterSpecs, type NeoxConfig } from './neox-config.js';
+import { embeddingName, neoxParameterSpecs, outputProjectionName, type NeoxConfig } from './neox-config.js';
 
 /** Named float32 parameters: what the native engine exposes, and HostParameters implements. */
 export interface ParameterStore {
@@ -295,7 +296,7 @@ export function loadNeoxWeights(dir: string, cfg: NeoxConfig, sink: ParameterSin
   const params = sink.parameters();
   for (const p of params) {
     const shape = expected.get(p.name);
-    if (!shape) throw new RangeError(`Expected a GPT-NeoX parameter name (neoxParameterSpecs) for sink parameter but received "${p.name}"`);
+    if (!shape) throw new RangeError(`Expected a ${cfg.modelType} parameter name (neoxParameterSpecs) for sink parameter but received "${p.name}"`);
     if (!sameShape(shape, p.shape)) {
       throw new RangeError(`Expected shape ${fmtShape(shape)} (from the config) for sink parameter ${p.name} but received ${fmtShape(p.shape)}`);
     }
@@ -338,16 +339,16 @@ export function loadNeoxWeights(dir: string, cfg: NeoxConfig, sink: ParameterSin
       if (taken.has(name)) continue;
       let reason: string | null = null;
       if (KNOWN_BUFFERS.some((re) => re.test(name))) reason = 'buffer';
-      else if (name === 'embed_out.weight' && cfg.tieWordEmbeddings) reason = 'tied to gpt_neox.embed_in.weight';
+      else if (name === outputProjectionName(cfg) && cfg.tieWordEmbeddings) reason = `tied to ${embeddingName(cfg)}`;
       else if (name.startsWith('v_head.')) reason = sinkNames.has(name) ? 'value head not requested' : 'value head (not in the sink)';
       else if (expected.has(name) && !sinkNames.has(name)) reason = 'not in the sink';
       if (reason) report.skipped.push({ name, reason });
       else unknown.push(name);
     }
     if (unknown.length) {
-      const msg = `${unknown.length} tensor(s) that are not GPT-NeoX parameters or known buffers: ${unknown.slice(0, 8).map((n) => `"${n}"`).join(', ')}${unknown.length > 8 ? ', ...' : ''}`;
+      const msg = `${unknown.length} tensor(s) that are not ${cfg.modelType} parameters or known buffers: ${unknown.slice(0, 8).map((n) => `"${n}"`).join(', ')}${unknown.length > 8 ? ', ...' : ''}`;
       if (unknownMode === 'error') {
-        throw new FileFormatError(files.index ?? files.files[0], `${msg} (is this a GPT-NeoX causal LM checkpoint? pass unknownTensors: 'warn' to load anyway)`);
+        throw new FileFormatError(files.index ?? files.files[0], `${msg} (is this a ${cfg.modelType} causal LM checkpoint? pass unknownTensors: 'warn' to load anyway)`);
       }
       if (unknownMode === 'warn') warn(`${files.index ?? files.files[0]}: skipped ${msg}`);
       for (const name of unknown) report.skipped.push({ name, reason: 'unknown' });

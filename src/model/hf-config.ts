@@ -14,12 +14,22 @@
 // max positions) and `hidden_act` are required: transformers' defaults for them describe GPT-NeoX-20B,
 // which no file that leaves them out means.
 //
-// Adding an architecture (issue 9, gpt_neo): write its `parseXFields(fields)` beside `parseGptNeoxFields`,
-// add it to `MODEL_TYPE_PARSERS`, and widen `HfModelConfig`.
+// GPT-Neo (`model_type` "gpt_neo", transformers' GPTNeoConfig): `num_layers`/`num_heads`, `attention_types`
+// expanded as transformers does (each [kinds, n] appends kinds n times; the result must have num_layers
+// entries, and agree with `attention_layers` when the file also stores that), `window_size` (required
+// when a layer is local), `intermediate_size` null or missing → 4 × hidden, `activation_function`
+// (default "gelu_new"), `layer_norm_epsilon` (default 1e-5), `tie_word_embeddings` (default true),
+// `torch_dtype` or `dtype` (not needed: the weights' dtype is read from the safetensors files).
+//
+// Adding an architecture: write its `parseXFields(fields)` beside `parseGptNeoxFields`, add it to
+// `MODEL_TYPE_PARSERS`, and widen NeoxConfig (src/model/neox-config.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileFormatError } from '../errors.js';
-import { neoxDerived, type NeoxActivation, type NeoxConfig } from './neox-config.js';
+import {
+  expandAttentionTypes, neoxDerived, type GptNeoAttentionKind, type GptNeoConfig, type GptNeoxConfig, type NeoxActivation,
+  type NeoxConfig,
+} from './neox-config.js';
 
 /** The activations a GPT-NeoX config may name (`hidden_act`). */
 export const NEOX_ACTIVATIONS: readonly NeoxActivation[] = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh'];
@@ -160,7 +170,7 @@ function ropeBlock(f: ConfigFields): ConfigFields | null {
   return scaling && Object.keys(scaling.obj).length ? scaling : params;
 }
 
-function parseGptNeoxFields(f: ConfigFields): NeoxConfig {
+function parseGptNeoxFields(f: ConfigFields): GptNeoxConfig {
   const rope = ropeBlock(f);
   const ropeFactor = rope?.has('partial_rotary_factor') ? rope.num('partial_rotary_factor', 0, 1, undefined, true) : undefined;
   const ropeTheta = rope?.has('rope_theta') ? rope.num('rope_theta', 0, Infinity, undefined, true) : undefined;
@@ -176,7 +186,7 @@ function parseGptNeoxFields(f: ConfigFields): NeoxConfig {
     { field: 'rotary_emb_base', value: f.has('rotary_emb_base') ? f.num('rotary_emb_base', 0, Infinity, undefined, true) : undefined },
   ], DEFAULT_ROTARY_BASE);
 
-  const cfg: NeoxConfig = {
+  const cfg: GptNeoxConfig = {
     modelType: 'gpt_neox',
     vocabSize: f.int('vocab_size', 1),
     hiddenSize: f.int('hidden_size', 1),
@@ -204,13 +214,90 @@ function parseGptNeoxFields(f: ConfigFields): NeoxConfig {
   return cfg;
 }
 
+const ATTENTION_KINDS: readonly GptNeoAttentionKind[] = ['global', 'local'];
+const GPT_NEO_DEFAULT_WINDOW = 256;
+
+/** `attention_types`: [[kinds, n], …] with kinds an array of "global" / "local" and n an integer >= 0. */
+function parseAttentionTypes(f: ConfigFields): [GptNeoAttentionKind[], number][] {
+  const v = f.raw('attention_types');
+  const form = '[[["global", "local"], n], ...] (kinds repeated n times)';
+  if (!Array.isArray(v)) f.fail('attention_types', `an array ${form}`, v);
+  return (v as unknown[]).map((entry, i) => {
+    if (!Array.isArray(entry) || entry.length !== 2 || !Array.isArray(entry[0])) f.fail(`attention_types[${i}]`, `a pair [kinds, n] as in ${form}`, entry);
+    const [kinds, n] = entry as [unknown[], unknown];
+    const list = kinds.map((k, j) => {
+      if (typeof k !== 'string' || !ATTENTION_KINDS.includes(k as GptNeoAttentionKind)) {
+        f.fail(`attention_types[${i}][0][${j}]`, 'one of "global", "local"', k);
+      }
+      return k as GptNeoAttentionKind;
+    });
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) f.fail(`attention_types[${i}][1]`, 'an integer >= 0 (how many times the kinds repeat)', n);
+    return [list, n] as [GptNeoAttentionKind[], number];
+  });
+}
+
+function parseGptNeoFields(f: ConfigFields): GptNeoConfig {
+  const hiddenSize = f.int('hidden_size', 1);
+  const numLayers = f.int('num_layers', 1);
+  const numHeads = f.int('num_heads', 1);
+  if (hiddenSize % numHeads !== 0) {
+    f.fail('hidden_size', `a multiple of num_heads (${numHeads})`, hiddenSize);
+  }
+  let attentionLayers: GptNeoAttentionKind[];
+  if (f.has('attention_types')) {
+    attentionLayers = expandAttentionTypes(parseAttentionTypes(f));
+    if (attentionLayers.length !== numLayers) {
+      f.fail('attention_types', `an expansion with num_layers (${numLayers}) entries (each [kinds, n] appends kinds n times)`, f.raw('attention_types'));
+    }
+    if (f.has('attention_layers')) {
+      const stored = f.raw('attention_layers');
+      if (!Array.isArray(stored) || stored.length !== attentionLayers.length || stored.some((k, i) => k !== attentionLayers[i])) {
+        f.fail('attention_layers', `${JSON.stringify(attentionLayers)} (the expansion of attention_types)`, stored);
+      }
+    }
+  } else if (f.has('attention_layers')) {
+    const stored = f.raw('attention_layers');
+    if (!Array.isArray(stored) || stored.length !== numLayers) f.fail('attention_layers', `an array of num_layers (${numLayers}) entries "global" / "local"`, stored);
+    attentionLayers = (stored as unknown[]).map((k, i) => {
+      if (typeof k !== 'string' || !ATTENTION_KINDS.includes(k as GptNeoAttentionKind)) f.fail(`attention_layers[${i}]`, 'one of "global", "local"', k);
+      return k as GptNeoAttentionKind;
+    });
+  } else {
+    f.fail('attention_types', `an array ${'[[["global", "local"], n], ...]'} with num_layers (${numLayers}) entries once expanded`, undefined);
+  }
+  const anyLocal = attentionLayers.includes('local');
+  const windowSize = anyLocal ? f.int('window_size', 1) : f.int('window_size', 1, GPT_NEO_DEFAULT_WINDOW);
+  const inter = f.raw('intermediate_size');
+  const intermediateSize = inter === null || inter === undefined ? 4 * hiddenSize : f.int('intermediate_size', 1);
+  for (const key of ['torch_dtype', 'dtype']) {
+    if (f.has(key) && f.raw(key) !== null) f.oneOf(key, ['float32', 'float16', 'bfloat16']);
+  }
+  return {
+    modelType: 'gpt_neo',
+    vocabSize: f.int('vocab_size', 1),
+    hiddenSize,
+    numLayers,
+    numHeads,
+    intermediateSize,
+    maxPositions: f.int('max_position_embeddings', 1),
+    layerNormEps: f.num('layer_norm_epsilon', 0, 1, 1e-5, true),
+    hiddenAct: f.oneOf('activation_function', NEOX_ACTIVATIONS, 'gelu_new'),
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    attentionLayers,
+    windowSize,
+    bosTokenId: f.optionalId('bos_token_id'),
+    eosTokenId: f.optionalId('eos_token_id'),
+  };
+}
+
 /** Every architecture rewardlens reads, by config.json `model_type`. */
 const MODEL_TYPE_PARSERS = {
   gpt_neox: parseGptNeoxFields,
+  gpt_neo: parseGptNeoFields,
 } as const;
 
 export type HfModelType = keyof typeof MODEL_TYPE_PARSERS;
-/** The resolved config of any supported architecture (a union once more than one is supported). */
+/** The resolved config of any supported architecture. */
 export type HfModelConfig = ReturnType<(typeof MODEL_TYPE_PARSERS)[HfModelType]>;
 export const SUPPORTED_MODEL_TYPES = Object.keys(MODEL_TYPE_PARSERS) as HfModelType[];
 
@@ -221,11 +308,9 @@ export function parseHfModelConfig(json: unknown, file: string): HfModelConfig {
   return MODEL_TYPE_PARSERS[type](f);
 }
 
-/** Parse a GPT-NeoX config.json (already JSON-parsed); `file` names it in errors. */
+/** Parse a config.json the engine runs (GPT-NeoX or GPT-Neo; already JSON-parsed); `file` names it in errors. */
 export function parseNeoxConfig(json: unknown, file: string): NeoxConfig {
-  const f = ConfigFields.of(json, file);
-  f.oneOf('model_type', ['gpt_neox']);
-  return parseGptNeoxFields(f);
+  return parseHfModelConfig(json, file);
 }
 
 /** Read and JSON-parse a file; a missing file or bad JSON is a FileFormatError naming it. */
@@ -244,7 +329,7 @@ export function readJsonFile(path: string): unknown {
   }
 }
 
-/** Read `<dir>/config.json` (or the file itself when `path` ends in .json) as a GPT-NeoX config. */
+/** Read `<dir>/config.json` (or the file itself when `path` ends in .json): a GPT-NeoX or GPT-Neo config. */
 export function readNeoxConfig(path: string): NeoxConfig {
   const file = path.endsWith('.json') ? path : join(path, 'config.json');
   return parseNeoxConfig(readJsonFile(file), file);
@@ -260,6 +345,7 @@ export type HfTorchDtype = 'float32' | 'float16' | 'bfloat16';
  */
 export function neoxConfigToHf(cfg: NeoxConfig, opts: { dtype?: HfTorchDtype } = {}): Record<string, unknown> {
   const dtype = opts.dtype ?? 'float32';
+  if (cfg.modelType === 'gpt_neo') return gptNeoConfigToHf(cfg, dtype);
   return {
     architectures: ['GPTNeoXForCausalLM'],
     model_type: 'gpt_neox',
@@ -283,6 +369,47 @@ export function neoxConfigToHf(cfg: NeoxConfig, opts: { dtype?: HfTorchDtype } =
     initializer_range: 0.02,
     use_cache: true,
     is_decoder: false,
+    bos_token_id: cfg.bosTokenId,
+    eos_token_id: cfg.eosTokenId,
+    pad_token_id: null,
+    torch_dtype: dtype,
+    dtype,
+  };
+}
+
+/** The shortest `attention_types` that expands to `layers`: [[period, n]] when the layers repeat a
+ *  period, else [[layers, 1]]. */
+export function compressAttentionLayers(layers: readonly GptNeoAttentionKind[]): [GptNeoAttentionKind[], number][] {
+  for (let p = 1; p <= layers.length; p++) {
+    if (layers.length % p !== 0) continue;
+    if (layers.every((k, i) => k === layers[i % p])) return [[layers.slice(0, p), layers.length / p]];
+  }
+  return [[[...layers], 1]];
+}
+
+/** A config.json transformers loads as GPTNeoForCausalLM (and parseNeoxConfig reads back equal). */
+function gptNeoConfigToHf(cfg: GptNeoConfig, dtype: HfTorchDtype): Record<string, unknown> {
+  return {
+    architectures: ['GPTNeoForCausalLM'],
+    model_type: 'gpt_neo',
+    vocab_size: cfg.vocabSize,
+    hidden_size: cfg.hiddenSize,
+    num_layers: cfg.numLayers,
+    num_heads: cfg.numHeads,
+    intermediate_size: cfg.intermediateSize,
+    activation_function: cfg.hiddenAct,
+    attention_types: compressAttentionLayers(cfg.attentionLayers),
+    attention_layers: [...cfg.attentionLayers],
+    window_size: cfg.windowSize,
+    max_position_embeddings: cfg.maxPositions,
+    layer_norm_epsilon: cfg.layerNormEps,
+    tie_word_embeddings: cfg.tieWordEmbeddings,
+    embed_dropout: 0.0,
+    attention_dropout: 0.0,
+    resid_dropout: 0.0,
+    classifier_dropout: 0.1,
+    initializer_range: 0.02,
+    use_cache: true,
     bos_token_id: cfg.bosTokenId,
     eos_token_id: cfg.eosTokenId,
     pad_token_id: null,

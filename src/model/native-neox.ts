@@ -109,7 +109,11 @@ export interface NativeNeoxHandle {
 }
 
 export interface NeoxBinding {
-  NeoxHandle: new (config: NeoxConfig, opts: NativeNeoxOptions) => NativeNeoxHandle;
+  NeoxHandle: {
+    new (config: NeoxConfig, opts: NativeNeoxOptions): NativeNeoxHandle;
+    /** The config.modelType values the build reads (absent in builds before GPT-Neo). */
+    architectures?: () => string[];
+  };
   NeoxCacheHandle: new (model: NativeNeoxHandle, B: number, maxLength: number) => NativeNeoxCacheHandle;
 }
 

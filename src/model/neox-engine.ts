@@ -1,5 +1,6 @@
 // The GPT-NeoX engine: a TypeScript handle over the native model (native/cpu/neox.cc), as
-// transformers' GPTNeoXForCausalLM computes it, with TRL's optional value head. Arguments are
+// transformers' GPTNeoXForCausalLM computes it — or its GPTNeoForCausalLM when config.modelType is
+// 'gpt_neo' (same interface, hooks and value head) — with TRL's optional value head. Arguments are
 // checked here with messages that name them; forward, backward and generate (sampling with a KV
 // cache, src/model/generate.ts for its options) run natively off the JS thread;
 // parameters and gradients are Float32Array views of native memory (no copies). docs/neox.md
@@ -7,7 +8,7 @@
 import { describe as describeValue, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBool, checkF32, checkFinite, checkI32, checkInt, checkNumber, checkOneOf, checkU8 } from '../validate.js';
 import { resolveGenerateOptions, type NeoxGenerateOptions, type NeoxGenerateResult } from './generate.js';
-import { neoxDerived, neoxParameterSpecs, type NeoxActivation, type NeoxConfig } from './neox-config.js';
+import { neoxDerived, neoxParameterSpecs, type GptNeoConfig, type NeoxActivation, type NeoxConfig } from './neox-config.js';
 import { neoxBinding, type NativeNeoxCacheHandle, type NativeNeoxHandle } from './native-neox.js';
 
 export type { NeoxGenerateOptions, NeoxGenerateResult } from './generate.js';
@@ -156,15 +157,9 @@ const GRAD_KEYS = ['loss', 'tokenLogprobs', 'values'] as const;
 export function checkNeoxConfig(cfg: unknown): Readonly<NeoxConfig> {
   if (cfg === null || typeof cfg !== 'object') throw invalidType('NeoxConfig object', 'cfg', cfg);
   const c = cfg as NeoxConfig;
-  if (c.modelType !== 'gpt_neox') throw invalidType('"gpt_neox"', 'cfg.modelType', c.modelType);
-  checkInt(c.vocabSize, 'cfg.vocabSize', 1, 2 ** 31 - 1);
-  checkInt(c.hiddenSize, 'cfg.hiddenSize', 1, 2 ** 31 - 1);
-  checkInt(c.numLayers, 'cfg.numLayers', 1, 100000);
-  checkInt(c.numHeads, 'cfg.numHeads', 1, 2 ** 31 - 1);
-  if (c.hiddenSize % c.numHeads !== 0) {
-    throw invalidRange(`a divisor of hiddenSize ${c.hiddenSize}`, 'cfg.numHeads', describeValue(c.numHeads));
-  }
-  checkInt(c.intermediateSize, 'cfg.intermediateSize', 1, 2 ** 31 - 1);
+  if (c.modelType === 'gpt_neo') return checkGptNeoConfig(c);
+  if (c.modelType !== 'gpt_neox') throw invalidType('"gpt_neox" or "gpt_neo"', 'cfg.modelType', (c as { modelType: unknown }).modelType);
+  checkCommon(c);
   checkNumber(c.rotaryPct, 'cfg.rotaryPct', 0, 1);
   const { headDim, rotaryDims } = neoxDerived(c);
   if (rotaryDims % 2 !== 0) {
@@ -174,16 +169,42 @@ export function checkNeoxConfig(cfg: unknown): Readonly<NeoxConfig> {
     );
   }
   checkNumber(c.rotaryBase, 'cfg.rotaryBase', Number.MIN_VALUE);
-  checkInt(c.maxPositions, 'cfg.maxPositions', 1);
-  checkNumber(c.layerNormEps, 'cfg.layerNormEps', Number.MIN_VALUE);
   checkBool(c.parallelResidual, 'cfg.parallelResidual');
+  checkBool(c.attentionBias, 'cfg.attentionBias');
+  return Object.freeze({ ...c });
+}
+
+/** The fields both architectures have. */
+function checkCommon(c: NeoxConfig): void {
+  checkInt(c.vocabSize, 'cfg.vocabSize', 1, 2 ** 31 - 1);
+  checkInt(c.hiddenSize, 'cfg.hiddenSize', 1, 2 ** 31 - 1);
+  checkInt(c.numLayers, 'cfg.numLayers', 1, 100000);
+  checkInt(c.numHeads, 'cfg.numHeads', 1, 2 ** 31 - 1);
+  if (c.hiddenSize % c.numHeads !== 0) {
+    throw invalidRange(`a divisor of hiddenSize ${c.hiddenSize}`, 'cfg.numHeads', describeValue(c.numHeads));
+  }
+  checkInt(c.intermediateSize, 'cfg.intermediateSize', 1, 2 ** 31 - 1);
+  checkInt(c.maxPositions, 'cfg.maxPositions', 1, 2 ** 31 - 1);
+  checkNumber(c.layerNormEps, 'cfg.layerNormEps', Number.MIN_VALUE);
   checkOneOf(c.hiddenAct, 'cfg.hiddenAct', ACTIVATIONS);
   checkBool(c.tieWordEmbeddings, 'cfg.tieWordEmbeddings');
-  checkBool(c.attentionBias, 'cfg.attentionBias');
   for (const key of ['bosTokenId', 'eosTokenId'] as const) {
     if (c[key] !== null) checkInt(c[key], `cfg.${key}`, 0);
   }
-  return Object.freeze({ ...c });
+}
+
+function checkGptNeoConfig(c: GptNeoConfig): Readonly<GptNeoConfig> {
+  checkCommon(c);
+  if (!Array.isArray(c.attentionLayers) || c.attentionLayers.length !== c.numLayers) {
+    throw invalidRange(`an array of numLayers (${c.numLayers}) entries "global" / "local"`, 'cfg.attentionLayers', describeValue(c.attentionLayers));
+  }
+  c.attentionLayers.forEach((k, i) => checkOneOf(k, `cfg.attentionLayers[${i}]`, ['global', 'local'] as const));
+  checkInt(c.windowSize, 'cfg.windowSize', 1, 2 ** 31 - 1);
+  const binding = neoxBinding();
+  if (!binding.NeoxHandle.architectures?.().includes('gpt_neo')) {
+    throw new Error('rewardlens: this build of the native addon has no GPT-Neo (rebuild it with `npm run build:native`)');
+  }
+  return Object.freeze({ ...c, attentionLayers: Object.freeze([...c.attentionLayers]) as GptNeoConfig['attentionLayers'] });
 }
 
 const HOOK_FORMS = 'hidden.i (i in [0, L]), resid.i, attn_out.i, mlp_post.i, mlp_out.i (i in [0, L))';
@@ -191,9 +212,9 @@ const HOOK_FORMS = 'hidden.i (i in [0, L]), resid.i, attn_out.i, mlp_post.i, mlp
 /**
  * The shape of a hook's buffer. Hook names (i counts layers from 0, L = numLayers):
  * - `resid.i` [B,T,hidden]: the residual stream after layer i;
- * - `attn_out.i` [B,T,hidden]: the attention block's output (after dense, + bias);
- * - `mlp_post.i` [B,T,intermediate]: the activation output, GELU(dense_h_to_4h(ln2(·)));
- * - `mlp_out.i` [B,T,hidden]: the MLP block's output (after dense_4h_to_h, + bias);
+ * - `attn_out.i` [B,T,hidden]: the attention block's output (after dense / GPT-Neo's out_proj, + bias);
+ * - `mlp_post.i` [B,T,intermediate]: the activation output, GELU(dense_h_to_4h(ln2(·))) (GPT-Neo: c_fc);
+ * - `mlp_out.i` [B,T,hidden]: the MLP block's output (after dense_4h_to_h / GPT-Neo's c_proj, + bias);
  * - `hidden.i` [B,T,hidden], i in [0, L]: transformers' hidden_states[i]: hidden.0 the embeddings,
  *   hidden.i = resid.(i−1) for 0 < i < L, hidden.L after the final layer norm (= lastHidden).
  */

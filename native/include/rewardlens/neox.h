@@ -1,6 +1,7 @@
-// rewardlens: a GPT-NeoX causal language model (Hugging Face transformers' GPTNeoXForCausalLM),
-// optionally with TRL's scalar value head, as a native handle that owns its parameters, their
-// gradients and the activations a backward pass needs. docs/neox.md writes out the math.
+// rewardlens: a GPT-NeoX causal language model (Hugging Face transformers' GPTNeoXForCausalLM) or a
+// GPT-Neo (GPTNeoForCausalLM, arch kGptNeo), optionally with TRL's scalar value head, as a native
+// handle that owns its parameters, their gradients and the activations a backward pass needs.
+// docs/neox.md writes out the math.
 //
 // Shapes: B rows of T tokens (BT = B·T), C = hidden_size, NH = num_heads, HD = C / NH,
 // I = intermediate_size, V = vocab_size, L = num_layers. Every array is dense, row-major float32
@@ -9,10 +10,12 @@
 // packed without gaps, so the whole allocation is the concatenation of the tensors in that order.
 // Gradients mirror that layout in a second allocation (made on first use; zeroing is one memset).
 //
-//   h0 = embed_in[ids]
+//   h0 = embed_in[ids]                              (GPT-Neo: wte[ids] + wpe[position_ids])
 //   per layer: a = attention(ln1(x));  parallel:   x ← x + a + mlp(ln2(x))
 //                                      sequential: x ← x + a;  x ← x + mlp(ln2(x))
 //   h_final = final_layer_norm(x);  logits = h_final · W_outᵀ (W_out = embed_in when tied)
+// (GPT-Neo's names: wte, wpe, ln_1, attn.attention.{q,k,v,out}_proj, ln_2, mlp.c_fc, mlp.c_proj,
+// ln_f, lm_head; q, k and v are consecutive in the allocation, so together they are one [3C,C] matrix.)
 //   value   = h_final · v_head.summary.weightᵀ + v_head.summary.bias   (value head only)
 //
 // Every function returns a Status; none throws or aborts. A handle is not thread-safe: run one
@@ -25,28 +28,45 @@
 
 namespace rl {
 
+// The architecture: the parameter names and layout, and the attention's form.
+enum class NeoxArch : int {
+  kGptNeox = 0,  // GPTNeoXForCausalLM: fused query_key_value (heads interleaved [head][q,k,v][HD]),
+                 //   rotary on the first rotary_dims of each head, scores q·k/√HD
+  kGptNeo = 1,   // GPTNeoForCausalLM: learned position embeddings wpe beside wte; q_proj, k_proj, v_proj
+                 //   without bias (heads contiguous), out_proj with bias; scores q·k (no scaling); per
+                 //   layer global or local attention (a local query i sees keys i − window_size < j <= i,
+                 //   sequence indices, padding included); sequential residual; no rotary
+};
+
 enum class NeoxActivation : int {
   kGeluErf = 0,   // "gelu": 0.5·x·(1 + erf(x/√2))
   kGeluTanh = 1,  // "gelu_new", "gelu_fast", "gelu_pytorch_tanh": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 };
 
 struct NeoxConfig {
+  NeoxArch arch = NeoxArch::kGptNeox;
   int64_t vocab_size = 0;         // V
   int64_t hidden_size = 0;        // C
   int64_t num_layers = 0;         // L
   int64_t num_heads = 0;          // NH; C % NH == 0
   int64_t intermediate_size = 0;  // I
-  int64_t rotary_dims = 0;        // floor(HD·rotary_pct): even, in [0, HD]
+  int64_t rotary_dims = 0;        // floor(HD·rotary_pct): even, in [0, HD] (GPT-Neo: 0)
   double rotary_base = 10000.0;   // rotary_emb_base / rope_theta
   float layer_norm_eps = 1e-5f;
-  bool parallel_residual = true;
+  bool parallel_residual = true;  // GPT-Neo: false
   NeoxActivation activation = NeoxActivation::kGeluErf;
   bool tie_word_embeddings = false;  // no embed_out.weight: logits use embed_in.weight
-  bool attention_bias = true;        // query_key_value.bias and dense.bias exist
+  bool attention_bias = true;        // query_key_value.bias and dense.bias exist (GPT-Neo: ignored;
+                                     //   q/k/v never have a bias, out_proj always has one)
   bool value_head = false;           // v_head.summary.weight [1,C] and v_head.summary.bias [1]
   // Rows of logits computed at a time by a forward that keeps none (no logits output, not
   // training): 0 picks max(128, 2^22 / V) rows, about 16 MB for V = 50304.
   int64_t lm_head_chunk_rows = 0;
+  // GPT-Neo only:
+  int64_t max_positions = 0;               // rows of wpe; every position id must be below it
+  int64_t window_size = 0;                 // >= 1 when a layer is local
+  const uint8_t* local_layers = nullptr;   // [L]: 1 = local, 0 = global; copied by neox_create (the
+                                           //   handle's config points at its own copy)
 };
 
 enum class NeoxInit : int {
