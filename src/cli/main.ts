@@ -10,6 +10,7 @@ import { demoBuilder, demoCommand } from './demo.js';
 import { divergenceBuilder, divergenceCommand } from './divergence.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { pretrainBuilder, pretrainCommand } from './pretrain.js';
+import { rewardBuilder, rewardCommand } from './reward.js';
 import { evalUtilityBuilder, evalUtilityCommand } from './eval-utility.js';
 import { plotBuilder, plotCommand, rlhfBuilder, rlhfCommand } from './rlhf.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('corpus', 'write the synthetic review corpus (train.jsonl, test.jsonl) for a seed', corpusBuilder, corpusCommand)
     .command('pretrain', 'train a GPT-NeoX from scratch on a review corpus (how the default model is made)', pretrainBuilder, pretrainCommand)
     .command('rlhf', 'tune a model with PPO against a reward (VADER utility table, your table, or a classifier)', rlhfBuilder, rlhfCommand)
+    .command('reward [texts..]', 'score texts with a reward (vader, table:FILE, classifier:MODEL) and print one JSON line each', rewardBuilder, rewardCommand)
     .command('eval-utility', "the paper's Table 4: aggregate absolute utility of completions of test-review prefixes, per model", evalUtilityBuilder, evalUtilityCommand)
     .command('plot <dir>', 'draw the training curves of an rlhf run (curves.svg, curves.png)', plotBuilder, plotCommand)
     .command('sae', 'sparse autoencoders', (y) =>
