@@ -103,7 +103,7 @@ export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze({
  */
 export const PPO_PRESETS: Readonly<Record<string, Partial<PpoConfig>>> = Object.freeze({
   paper: {},
-  'default-world': { learningRate: 1e-4, warmupSteps: 2, decaySteps: 0, initKlCoef: 0.1 },
+  'default-world': { learningRate: 3e-4, warmupSteps: 2, decaySteps: 0, initKlCoef: 0.1 },
 });
 
 const KEYS = Object.keys(PPO_DEFAULTS) as (keyof PpoConfig)[];
