@@ -1,11 +1,11 @@
 // A made-up feature for explainer and scoring tests: records of filler words in which the feature
-// fires (raw activation 1–3) exactly on a set of planted tokens.
+// fires (raw activation 1–3, or exactly 1 with `constant`) exactly on a set of planted tokens.
 import { makeRecord, type FeatureRecord, type FeatureRecords } from '../../src/interpret/records.js';
 import { makeRng } from './rng.js';
 
 export const FILLER = ['the', 'movie', 'was', 'a', 'and', 'it', 'film', 'story', 'of', 'to', 'plot', 'actor', 'scene', 'i', 'this', 'but'];
 
-export function syntheticFeature(opts: { feature: number; planted: string[]; model?: string; seed?: number; top?: number; random?: number; len?: number }): FeatureRecords {
+export function syntheticFeature(opts: { feature: number; planted: string[]; model?: string; seed?: number; top?: number; random?: number; len?: number; constant?: boolean }): FeatureRecords {
   const rng = makeRng(opts.seed ?? opts.feature + 1);
   const len = opts.len ?? 12;
   const make = (record: number, plantedCount: number): FeatureRecord => {
@@ -18,7 +18,7 @@ export function syntheticFeature(opts: { feature: number; planted: string[]; mod
     for (let k = 0; k < plantedCount; k++) {
       const at = rng.int(len);
       tokens[at] = ' ' + opts.planted[rng.int(opts.planted.length)];
-      raw[at] = 1 + 2 * rng.next();
+      raw[at] = opts.constant ? 1 : 1 + 2 * rng.next(); // constant: every firing token normalises to 10
     }
     return makeRecord(record, tokens, raw);
   };
