@@ -191,28 +191,38 @@ export class ClassifierReward implements RewardModel {
     return [...prefix, ...content.slice(0, this.maxLength - prefix.length - suffix.length), ...suffix];
   }
 
-  /** The label's logit for each text, in order. */
+  /**
+   * The label's logit for each text, in order. Texts are batched by token length (batchSize at a
+   * time, shortest first) so that a batch carries little padding; the order of the result is the
+   * order of `texts`.
+   */
   async score(texts: readonly string[]): Promise<Float32Array> {
-    if (!Array.isArray(texts)) throw invalidType('an array of strings', 'texts', texts);
-    texts.forEach((t, i) => {
-      if (typeof t !== 'string') throw invalidType('a string', `texts[${i}]`, t);
-    });
+    checkTexts(texts);
+    const rows = texts.map((t) => this.encode(t));
+    const order = rows.map((_, i) => i).sort((a, b) => rows[a].length - rows[b].length || a - b);
     const out = new Float32Array(texts.length);
-    for (let start = 0; start < texts.length; start += this.batchSize) {
-      const batch = texts.slice(start, start + this.batchSize);
-      const logits = await this.logits(batch);
-      const n = this.labels.length;
-      for (let i = 0; i < batch.length; i++) out[start + i] = logits[i * n + this.labelIndex];
+    const n = this.labels.length;
+    for (let start = 0; start < order.length; start += this.batchSize) {
+      const idx = order.slice(start, start + this.batchSize);
+      const logits = await this.forward(idx.map((i) => rows[i]));
+      idx.forEach((i, k) => {
+        out[i] = logits[k * n + this.labelIndex];
+      });
     }
     return out;
   }
 
-  /** Every label's logit for a batch of texts: [texts.length, labels.length], row-major. */
+  /** Every label's logit for the texts, run as one padded batch: [texts.length, labels.length], row-major. */
   async logits(texts: readonly string[]): Promise<Float32Array> {
+    checkTexts(texts);
+    return this.forward(texts.map((t) => this.encode(t)));
+  }
+
+  /** One forward pass over token rows, right-padded to the longest. */
+  private async forward(rows: number[][]): Promise<Float32Array> {
     const model = this.model;
     if (!model) throw new Error(`The classifier ${this.name} was disposed; load it again to score texts`);
-    if (texts.length === 0) return new Float32Array(0);
-    const rows = texts.map((t) => this.encode(t));
+    if (rows.length === 0) return new Float32Array(0);
     const B = rows.length;
     const T = Math.max(...rows.map((r) => r.length));
     const ids = new BigInt64Array(B * T).fill(BigInt(this.padId));
@@ -239,6 +249,13 @@ export class ClassifierReward implements RewardModel {
     this.model = undefined;
     await model?.dispose();
   }
+}
+
+function checkTexts(texts: readonly string[]): void {
+  if (!Array.isArray(texts)) throw invalidType('an array of strings', 'texts', texts);
+  texts.forEach((t, i) => {
+    if (typeof t !== 'string') throw invalidType('a string', `texts[${i}]`, t);
+  });
 }
 
 /**
