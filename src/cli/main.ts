@@ -4,16 +4,23 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
 import { benchModel } from '../bench/model.js';
+import { benchPpo } from '../bench/ppo.js';
 import { runtime } from '../native.js';
 import { corpusBuilder, corpusCommand } from './corpus.js';
 import { demoBuilder, demoCommand } from './demo.js';
+import { activationsBuilder, activationsCommand } from './activations.js';
 import { divergenceBuilder, divergenceCommand } from './divergence.js';
+import { featuresBuilder, featuresCommand } from './features.js';
+import { saePairsBuilder, saePairsCommand } from './sae-pairs.js';
+import { explainBuilder, explainCommand } from './explain.js';
+import { scoreBuilder, scoreCommand } from './score.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { pretrainBuilder, pretrainCommand } from './pretrain.js';
 import { rewardBuilder, rewardCommand } from './reward.js';
 import { evalUtilityBuilder, evalUtilityCommand } from './eval-utility.js';
 import { plotBuilder, plotCommand, rlhfBuilder, rlhfCommand } from './rlhf.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
+import { sweepBuilder, sweepCommand, sweepReportBuilder, sweepReportCommand, workerBuilder, workerCommand } from './sweep.js';
 import { verifyBuilder, verifyCommand } from './verify-model.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -29,9 +36,17 @@ export async function main(argv: string[]): Promise<void> {
     .command('plot <dir>', 'draw the training curves of an rlhf run (curves.svg, curves.png)', plotBuilder, plotCommand)
     .command('sae', 'sparse autoencoders', (y) =>
       y.command('train', 'train one dictionary on an activation set (safetensors) and write a SAELens folder', saeTrainBuilder, saeTrainCommand)
-        .demandCommand(1, 'Name a sae subcommand: train'))
+        .command('pairs', 'train the large (2·d) and small (d) dictionaries of one activation store (paper settings), with nmse and L0', saePairsBuilder, saePairsCommand)
+        .demandCommand(1, 'Name a sae subcommand: train, pairs'))
     .command('divergence <base> <tuned>', 'per-layer parameter divergence between a base and a tuned checkpoint (sum of Frobenius norms)', divergenceBuilder, divergenceCommand)
+    .command('activations', 'collect a hook\'s activations per layer over a review split into resumable sharded stores (default hook mlp_out, the paper\'s)', activationsBuilder, activationsCommand)
+    .command('features', 'MMCS of an SAE pair, its top-k large-dictionary features and their top-activating records', featuresBuilder, featuresCommand)
+    .command('sweep', 'train a grid of dictionaries (sizes × L1 × tied), locally or on a BullMQ queue (--redis)', sweepBuilder, sweepCommand)
+    .command('worker', 'take sweep jobs from a BullMQ queue in Redis (run on any number of machines)', workerBuilder, workerCommand)
+    .command('sweep-report <dir>', 'Pareto fronts, best L1 per size, dead features and MMCS between neighbouring sizes of a sweep', sweepReportBuilder, sweepReportCommand)
     .command('mmcs <a> <b>', 'mean max cosine similarity between two dictionaries, and the top-k matched features', mmcsBuilder, mmcsCommand)
+    .command('explain <features..>', 'explain features from their top records (offline, or an LLM through any OpenAI-compatible server)', explainBuilder, explainCommand)
+    .command('score <explanations>', 'score explanations: Table 3 (aggregate absolute utility) and simulation correlation against a baseline', scoreBuilder, scoreCommand)
     .command('verify-model', 'compare the engine with reference tensors computed by transformers', verifyBuilder, verifyCommand)
     .command('bench', 'benchmarks, with a PyTorch peer measured in the same run', (y) =>
       y.command('kernels', 'SAE step, MMCS and PPO loss kernels', (yy) => yy
@@ -46,7 +61,13 @@ export async function main(argv: string[]): Promise<void> {
         async (args) => {
           await benchModel({ cases: args.case as string[] | undefined, peer: args.peer });
         })
-        .demandCommand(1, 'Name a bench subcommand: kernels, model'))
+        .command('ppo', 'one PPO step of the paper\'s shape on the default model and a Pythia-70m-shaped model', (yy) => yy
+          .option('case', { type: 'string', array: true, choices: ['ppo_step_default_model', 'ppo_step_pythia70m'], describe: 'only these cases' })
+          .option('peer', { type: 'boolean', default: true, describe: 'measure the PyTorch peer (--no-peer to skip)' }),
+        async (args) => {
+          await benchPpo({ cases: args.case as string[] | undefined, peer: args.peer });
+        })
+        .demandCommand(1, 'Name a bench subcommand: kernels, model, ppo'))
     .command('info', 'version, GEMM backend and threads of the native addon', {}, () => {
       const rt = runtime();
       process.stdout.write(JSON.stringify({ version: rt.version(), gemm: rt.gemmBackend(), openblas: rt.hasOpenblas(), threads: rt.numThreads() }) + '\n');
