@@ -35,3 +35,8 @@ export { DEFAULT_MODEL_DIR, ensureDefaultCorpus, defaultCorpusReviews } from './
 export { pretrain, resolvePretrainConfig, PRETRAIN_DEFAULTS, evaluateLm } from './model/pretrain.js';
 export * from './reward/index.js';
 export { xyChartSvg, barChartSvg, histogramSvg, svgToPng, writeChart, CHART_DEFAULTS, type Series, type XYChartSpec, type BarChartSpec, type HistogramSpec } from './report/chart.js';
+export { createExplainer, explainFeatures, EXPLAIN_DEFAULTS, type Explainer, type ExplainerOptions, type Explanation, type ExplainFeaturesOptions } from './interpret/explain/explainer.js';
+export { ChatClient, CHAT_DEFAULTS, type ChatClientOptions, type ChatMessage, type ChatStats } from './interpret/explain/chat-client.js';
+export { readFeaturesFile, readExplanationsFile, type ExplanationsFile } from './interpret/explain/files.js';
+export { table3, simulationScores, meanSd, type Table3, type SimulationScores, type SimulationOptions } from './interpret/scores.js';
+export { keywordSimulator, llmSimulator, pearson, simulationScore, heldOutRecords, type Simulator } from './interpret/simulation.js';
