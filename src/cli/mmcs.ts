@@ -2,15 +2,17 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { invalidRange } from '../errors.js';
 import { cosineStats } from '../interpret/cosine.js';
+import { MATCH_KINDS, selectFeaturesFromFolders, type MatchKind } from '../interpret/features.js';
 import { readDictionary } from '../sae/saelens.js';
 
-export interface MmcsArgs { a: string; b: string; topK: number; json: boolean }
+export interface MmcsArgs { a: string; b: string; topK: number; json: boolean; match: MatchKind }
 
 export function mmcsBuilder(y: Argv): Argv<MmcsArgs> {
   return y
     .positional('a', { type: 'string', demandOption: true, describe: 'dictionary A: a SAELens folder or a safetensors file with W_dec [n,d]' })
     .positional('b', { type: 'string', demandOption: true, describe: 'dictionary B (same d)' })
     .option('top-k', { type: 'number', default: 10, describe: 'features of A with the highest max cosine to B' })
+    .option('match', { choices: MATCH_KINDS, default: 'max' as MatchKind, describe: 'max: mean over A of the max cosine to B (Eq. 2); hungarian: one-to-one matching, mean matched cosine (the paper\'s code)' })
     .option('json', { type: 'boolean', default: false }) as unknown as Argv<MmcsArgs>;
 }
 
@@ -29,7 +31,13 @@ export async function mmcsOfDictionaries(pathA: string, pathB: string, topK: num
 }
 
 export async function mmcsCommand(args: ArgumentsCamelCase<MmcsArgs>): Promise<void> {
-  const r = await mmcsOfDictionaries(args.a, args.b, args.topK);
+  let r: MmcsResult;
+  if (args.match === 'hungarian') {
+    const s = await selectFeaturesFromFolders(args.a, args.b, { match: 'hungarian', topK: args.topK });
+    r = { mmcs: s.mmcs, top: s.features.map((f) => ({ a: f.feature, b: f.matchedSmall, cos: f.matchCos })) };
+  } else {
+    r = await mmcsOfDictionaries(args.a, args.b, args.topK);
+  }
   if (args.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
