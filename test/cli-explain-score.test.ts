@@ -89,6 +89,8 @@ describe('rewardlens explain / score', () => {
       expect(sc.simulation.models[model].correlation.mean).toBeGreaterThan(sc.simulation.models[model].baseline.mean);
     }
     expect(sc.table3.models.base.mean).toBeGreaterThan(0);
+    expect(sc.figures).toEqual(['table3.svg', 'table3.png', 'simulation.svg', 'simulation.png'].map((f) => join(out, `scores.${f}`)));
+    for (const f of sc.figures) expect(readFileSync(f).length).toBeGreaterThan(100);
   });
 
   it('openai through a loopback server: requests bounded, a rerun is served from the cache', async () => {

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { invalidType } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { barChartSvg, writeChart } from '../report/chart.js';
 import { CHAT_DEFAULTS } from '../interpret/explain/chat-client.js';
 import { readExplanationsFile, readFeatures } from '../interpret/explain/files.js';
 import { simulationScores, table3, type BaselineKind, type SimulationScores, type Table3 } from '../interpret/scores.js';
@@ -27,6 +28,7 @@ export interface ScoreArgs {
   baseline: BaselineKind;
   seed: number;
   out: string;
+  figures: boolean;
   quiet: boolean;
 }
 
@@ -37,6 +39,8 @@ export interface ScoresFile {
   explainer: string;
   table3: Table3;
   simulation: SimulationScores | null;
+  /** Chart files written beside scores.json (SVG and PNG). */
+  figures: string[];
 }
 
 export function scoreBuilder(y: Argv): Argv<ScoreArgs> {
@@ -54,7 +58,34 @@ export function scoreBuilder(y: Argv): Argv<ScoreArgs> {
     .option('baseline', { choices: ['other-feature', 'random-words'] as const, default: 'other-feature' as const, describe: 'chance explanation scored beside each real one' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the baseline draws' })
     .option('out', { type: 'string', demandOption: true, describe: 'scores.json path' })
+    .option('figures', { type: 'boolean', default: true, describe: 'bar charts beside --out: OUT.table3.{svg,png}, OUT.simulation.{svg,png} (--no-figures to skip)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress bar' }) as unknown as Argv<ScoreArgs>;
+}
+
+/** Bar charts of Table 3 (mean per model) and of the simulation correlation beside its baseline. */
+export function writeScoreCharts(base: string, t3: Table3, simulation: SimulationScores | null): string[] {
+  const files: string[] = [];
+  const models = Object.keys(t3.models);
+  if (models.length > 0) {
+    const svg = barChartSvg({
+      title: 'Aggregate absolute utility of explanations (Table 3)', xLabel: 'model', yLabel: 'score (mean over samples)',
+      labels: models, values: models.map((m) => (Number.isFinite(t3.models[m].mean) ? t3.models[m].mean : 0)),
+    });
+    const p = writeChart(`${base}.table3`, svg);
+    files.push(p.svg, p.png);
+  }
+  if (simulation && Object.keys(simulation.models).length > 0) {
+    const labels: string[] = [];
+    const values: number[] = [];
+    for (const [m, r] of Object.entries(simulation.models)) {
+      labels.push(m, `${m} (baseline)`);
+      values.push(Number.isFinite(r.correlation.mean) ? r.correlation.mean : 0, Number.isFinite(r.baseline.mean) ? r.baseline.mean : 0);
+    }
+    const svg = barChartSvg({ title: `Simulation correlation (${simulation.simulator})`, xLabel: 'model', yLabel: 'mean Pearson r', labels, values });
+    const p = writeChart(`${base}.simulation`, svg);
+    files.push(p.svg, p.png);
+  }
+  return files;
 }
 
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
@@ -82,7 +113,8 @@ export async function scoreCommand(args: ArgumentsCamelCase<ScoreArgs>): Promise
     });
     bar.stop();
   }
-  const out: ScoresFile = { format: 'rewardlens-scores', version: 1, explanations: args.explanations, explainer: file.explainer, table3: t3, simulation };
+  const figures = args.figures ? writeScoreCharts(args.out.replace(/\.json$/i, ''), t3, simulation) : [];
+  const out: ScoresFile = { format: 'rewardlens-scores', version: 1, explanations: args.explanations, explainer: file.explainer, table3: t3, simulation, figures };
   writeJsonAtomic(args.out, out);
 
   const lines = [`Table 3 (aggregate absolute utility, ${table.source})`, 'model                 mean      sd   per sample'];
