@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
 import { benchModel } from '../bench/model.js';
+import { benchActivations } from '../bench/activations.js';
 import { benchPpo } from '../bench/ppo.js';
 import { runtime } from '../native.js';
 import { corpusBuilder, corpusCommand } from './corpus.js';
@@ -67,7 +68,13 @@ export async function main(argv: string[]): Promise<void> {
         async (args) => {
           await benchPpo({ cases: args.case as string[] | undefined, peer: args.peer });
         })
-        .demandCommand(1, 'Name a bench subcommand: kernels, model, ppo'))
+        .command('activations', 'activation collection: Pythia-70m shape (random weights), 50 tokens per review, mlp_out of 5 layers', (yy) => yy
+          .option('reviews', { type: 'number', default: 1000, describe: 'reviews to collect (the time for 25,000 is extrapolated)' })
+          .option('batch-size', { type: 'number', default: 32 }),
+        async (args) => {
+          await benchActivations({ reviews: args.reviews, batchSize: args.batchSize });
+        })
+        .demandCommand(1, 'Name a bench subcommand: kernels, model, ppo, activations'))
     .command('info', 'version, GEMM backend and threads of the native addon', {}, () => {
       const rt = runtime();
       process.stdout.write(JSON.stringify({ version: rt.version(), gemm: rt.gemmBackend(), openblas: rt.hasOpenblas(), threads: rt.numThreads() }) + '\n');
