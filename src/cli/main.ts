@@ -3,7 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from '../bench/kernels.js';
-import { benchModel } from '../bench/model.js';
+import { BENCH_ARCHS, benchModel, type BenchArch } from '../bench/model.js';
 import { benchActivations } from '../bench/activations.js';
 import { benchPpo } from '../bench/ppo.js';
 import { runtime } from '../native.js';
@@ -56,11 +56,12 @@ export async function main(argv: string[]): Promise<void> {
       async (args) => {
         await benchKernels({ cases: args.case as string[] | undefined, peer: args.peer });
       })
-        .command('model', 'GPT-NeoX engine, Pythia-70m shape: training step and KV-cache sampling', (yy) => yy
+        .command('model', 'the engine: training step and KV-cache sampling (Pythia-70m shape, or GPT-Neo-125m with --arch gpt-neo)', (yy) => yy
           .option('case', { type: 'string', array: true, choices: ['train_step', 'sample'], describe: 'only these cases' })
+          .option('arch', { type: 'string', choices: BENCH_ARCHS, default: 'gpt-neox', describe: 'gpt-neox: Pythia-70m shape; gpt-neo: GPT-Neo-125m shape' })
           .option('peer', { type: 'boolean', default: true, describe: 'measure the PyTorch peer (--no-peer to skip)' }),
         async (args) => {
-          await benchModel({ cases: args.case as string[] | undefined, peer: args.peer });
+          await benchModel({ cases: args.case as string[] | undefined, peer: args.peer, arch: args.arch as BenchArch });
         })
         .command('ppo', 'one PPO step of the paper\'s shape on the default model and a Pythia-70m-shaped model', (yy) => yy
           .option('case', { type: 'string', array: true, choices: ['ppo_step_default_model', 'ppo_step_pythia70m'], describe: 'only these cases' })
