@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExplainer, explainFeatures, type Explanation } from '../src/interpret/explain/explainer.js';
-import { drawShown, recordLines } from '../src/interpret/records.js';
+import { drawShown, makeRecord, recordLines, type FeatureRecords } from '../src/interpret/records.js';
 import { chatError, chatReply, startChatServer, type ChatServer } from './helpers/chat-server.js';
 import { syntheticFeature } from './helpers/synthetic-feature.js';
 
@@ -188,5 +188,24 @@ describe('offline explainer', () => {
     const again = await explainFeatures([f], ex, { samples: 3, seed: 0 });
     expect(again.map((e) => e.text)).toEqual(out.map((e) => e.text));
     expect(existsSync(join(dir, 'cache-offline'))).toBe(false);
+  });
+
+  it('names a bigram when the pair, not its words, is what distinguishes the top records', async () => {
+    // top records: "... not good ..." with both tokens firing; random records use "not" and "good" apart, often
+    const filler = ['the', 'movie', 'was', 'a', 'plot', 'and'];
+    const top = Array.from({ length: 20 }, (_, i) => {
+      const toks = [0, 1, 2, 3, 4, 5].map((k) => ' ' + filler[(i + k) % filler.length]);
+      toks.splice(2, 0, ' not', ' good');
+      return makeRecord(100 + i, toks, toks.map((t) => (t === ' not' || t === ' good' ? 1 : 0)));
+    });
+    const random = Array.from({ length: 20 }, (_, i) => {
+      const toks = [0, 1, 2, 3, 4, 5].map((k) => ' ' + filler[(i + 2 * k) % filler.length]);
+      toks.splice(1, 0, ' good');
+      toks.splice(5, 0, ' not');
+      return makeRecord(i, toks, toks.map(() => 0));
+    });
+    const f: FeatureRecords = { model: 'base', layer: 1, hook: 'mlp_out', feature: 0, matchedSmall: 0, matchCos: 1, top, random };
+    const e = await createExplainer({ kind: 'offline' }).explain(f, { sample: 0, seed: 0 });
+    expect(e.text).toBe("Fires on tokens and phrases like 'not good'.");
   });
 });

@@ -14,6 +14,9 @@ export const OFFLINE_EXPLAINER_DEFAULTS = Object.freeze({
   bigrams: true,
 });
 
+/** How much (in log-ratio) a bigram must beat each of its words to be named instead of them. */
+const BIGRAM_MARGIN = Math.log(2);
+
 export interface TermScore { term: string; score: number; weight: number; randomCount: number }
 
 function termsOf(records: FeatureRecord[], bigrams: boolean): { weight: Map<string, number>; count: Map<string, number>; total: number } {
@@ -43,7 +46,8 @@ function termsOf(records: FeatureRecord[], bigrams: boolean): { weight: Map<stri
  * Candidate terms ranked by log[(w_top(t) + α) / (T_top + α·V)] − log[(n_rand(t) + α) / (T_rand + α·V)],
  * where w_top is the activation-weighted count (activation/10 per occurrence) in the shown records,
  * n_rand the plain count in the random records, T the token totals and V the number of distinct
- * terms. Only terms with w_top > 0 that contain a letter or digit are ranked; ties break by term.
+ * terms. Only terms with w_top > 0 that contain a letter or digit are ranked; a bigram only when
+ * its two words differ and it scores more than log 2 above each of them; ties break by term.
  */
 export function rankTerms(shown: FeatureRecord[], random: FeatureRecord[], opts: { smoothing?: number; bigrams?: boolean } = {}): TermScore[] {
   const alpha = opts.smoothing ?? OFFLINE_EXPLAINER_DEFAULTS.smoothing;
@@ -58,7 +62,16 @@ export function rankTerms(shown: FeatureRecord[], random: FeatureRecord[], opts:
     const score = Math.log((w + alpha) / (top.total + alpha * vocab)) - Math.log((n + alpha) / (rnd.total + alpha * vocab));
     out.push({ term, score, weight: w, randomCount: n });
   }
-  return out.sort((a, b) => b.score - a.score || (a.term < b.term ? -1 : a.term > b.term ? 1 : 0));
+  // A bigram is kept only when it says more than its words: two different words, and a score
+  // above each word's own by more than BIGRAM_MARGIN (else 'awful awful' would beat 'awful' merely
+  // for being rarer among the random records).
+  const unigram = new Map(out.filter((t) => !t.term.includes(' ')).map((t) => [t.term, t.score]));
+  const kept = out.filter((t) => {
+    if (!t.term.includes(' ')) return true;
+    const [a, b] = t.term.split(' ');
+    return a !== b && t.score > Math.max(unigram.get(a) ?? -Infinity, unigram.get(b) ?? -Infinity) + BIGRAM_MARGIN;
+  });
+  return kept.sort((a, b) => b.score - a.score || (a.term < b.term ? -1 : a.term > b.term ? 1 : 0));
 }
 
 /** The best `count` terms, skipping a bigram that contains a chosen unigram and a unigram inside a chosen bigram. */
