@@ -67,6 +67,7 @@ describe('rewardlens explain / score', () => {
     const ex = JSON.parse(readFileSync(join(out, 'explanations.json'), 'utf8'));
     expect(ex).toMatchObject({ format: 'rewardlens-explanations', explainer: 'offline', samples: 3, seed: 3, features: [base, tuned] });
     expect(ex.explanations).toHaveLength(12);
+    expect(existsSync(join(out, 'cache'))).toBe(false); // the offline explainer needs no cache
     const planted: Record<number, string[]> = { 1: ['great', 'best'], 2: ['awful'], 3: ['wonderful'], 4: ['boring', 'dull'] };
     for (const e of ex.explanations) {
       const named = [...e.text.matchAll(/'([^']+)'/g)].flatMap((m: RegExpMatchArray) => m[1].split(' '));

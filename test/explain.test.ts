@@ -1,7 +1,7 @@
 // Explainers: the prompt's structure, retries (429, 5xx, malformed bodies, timeouts), bounded
 // concurrency and the reply cache against a loopback OpenAI-compatible server; the offline
 // explainer on a feature with planted tokens.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,12 +158,17 @@ describe('openai explainer', () => {
   });
 
   it('bad options are clear errors', () => {
-    const saved = process.env.OPENAI_API_KEY;
+    const saved = { key: process.env.OPENAI_API_KEY, url: process.env.OPENAI_BASE_URL };
     delete process.env.OPENAI_API_KEY;
+    delete process.env.OPENAI_BASE_URL;
     try {
       expect(() => createExplainer({ kind: 'openai' })).toThrow(/API key.*OPENAI_API_KEY/);
+      process.env.OPENAI_BASE_URL = 'localhost:1234';
+      expect(() => createExplainer({ kind: 'openai' })).toThrow(/http\(s\) URL for OPENAI_BASE_URL/);
     } finally {
-      if (saved !== undefined) process.env.OPENAI_API_KEY = saved;
+      if (saved.key !== undefined) process.env.OPENAI_API_KEY = saved.key;
+      if (saved.url !== undefined) process.env.OPENAI_BASE_URL = saved.url;
+      else delete process.env.OPENAI_BASE_URL;
     }
     expect(() => createExplainer({ kind: 'gpt' as 'openai' })).toThrow(/"openai", "offline" for kind/);
     expect(() => createExplainer({ kind: 'openai', baseURL: server.url, concurrency: 0 })).toThrow(/concurrency/);
@@ -187,7 +192,6 @@ describe('offline explainer', () => {
     }
     const again = await explainFeatures([f], ex, { samples: 3, seed: 0 });
     expect(again.map((e) => e.text)).toEqual(out.map((e) => e.text));
-    expect(existsSync(join(dir, 'cache-offline'))).toBe(false);
   });
 
   it('names a bigram when the pair, not its words, is what distinguishes the top records', async () => {

@@ -15,7 +15,7 @@ export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: s
 export interface ChatClientOptions {
   /** Model name sent to the server (default gpt-4). */
   model?: string;
-  /** An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (default: OpenAI's). */
+  /** An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (default: OPENAI_BASE_URL, else OpenAI's). */
   baseURL?: string;
   /** Default: OPENAI_API_KEY; a key is required for OpenAI's own server only. */
   apiKey?: string;
@@ -129,19 +129,20 @@ export class ChatClient {
   constructor(options: ChatClientOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidType('ChatClientOptions object', 'options', options);
     const model = options.model ?? CHAT_DEFAULTS.model;
+    const baseURL = options.baseURL ?? (process.env.OPENAI_BASE_URL || undefined);
     if (typeof model !== 'string' || model.length === 0) throw invalidType('non-empty model name', 'model', model);
-    if (options.baseURL !== undefined && (typeof options.baseURL !== 'string' || !/^https?:\/\//.test(options.baseURL))) {
-      throw invalidType('http(s) URL', 'baseURL', options.baseURL);
+    if (baseURL !== undefined && (typeof baseURL !== 'string' || !/^https?:\/\//.test(baseURL))) {
+      throw invalidType('http(s) URL', options.baseURL !== undefined ? 'baseURL' : 'OPENAI_BASE_URL', baseURL);
     }
     if (options.temperature !== undefined && (typeof options.temperature !== 'number' || !(options.temperature >= 0 && options.temperature <= 2))) {
       throw invalidType('number between 0 and 2', 'temperature', options.temperature);
     }
     const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
-    if (!apiKey && !options.baseURL) {
+    if (!apiKey && !baseURL) {
       throw invalidType('an API key (set OPENAI_API_KEY or pass apiKey) for the OpenAI server', 'apiKey', apiKey);
     }
     this.model = model;
-    this.baseURL = options.baseURL;
+    this.baseURL = baseURL;
     this.opts = {
       model,
       concurrency: checkInt(options.concurrency ?? CHAT_DEFAULTS.concurrency, 'concurrency', 1, 256),
@@ -154,7 +155,7 @@ export class ChatClient {
     };
     this.limiter = new Limiter(this.opts.concurrency);
     // A local server needs no key; the openai package insists on one, so a placeholder goes along.
-    this.client = new OpenAI({ apiKey: apiKey || 'unused', baseURL: options.baseURL, maxRetries: 0, timeout: this.opts.timeoutMs });
+    this.client = new OpenAI({ apiKey: apiKey || 'unused', baseURL, maxRetries: 0, timeout: this.opts.timeoutMs });
   }
 
   /** The cache key of a request: (purpose, model, base URL, hash of the messages and temperature). */
