@@ -8,7 +8,6 @@ import { benchActivations } from '../bench/activations.js';
 import { benchPpo } from '../bench/ppo.js';
 import { runtime } from '../native.js';
 import { corpusBuilder, corpusCommand } from './corpus.js';
-import { demoBuilder, demoCommand } from './demo.js';
 import { activationsBuilder, activationsCommand } from './activations.js';
 import { divergenceBuilder, divergenceCommand } from './divergence.js';
 import { featuresBuilder, featuresCommand } from './features.js';
@@ -18,6 +17,7 @@ import { scoreBuilder, scoreCommand } from './score.js';
 import { mmcsBuilder, mmcsCommand } from './mmcs.js';
 import { pretrainBuilder, pretrainCommand } from './pretrain.js';
 import { rewardBuilder, rewardCommand } from './reward.js';
+import { demoBuilder, demoCommand, runBuilder, runCommand } from './run.js';
 import { evalUtilityBuilder, evalUtilityCommand } from './eval-utility.js';
 import { plotBuilder, plotCommand, rlhfBuilder, rlhfCommand } from './rlhf.js';
 import { saeTrainBuilder, saeTrainCommand } from './sae-train.js';
@@ -28,7 +28,8 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('rewardlens')
     .usage('$0 <command> [options]\n\nInterpret the reward model an RLHF-tuned language model learned, with sparse autoencoders.')
-    .command('demo', 'run the method end to end on built-in synthetic data (CPU, seconds)', demoBuilder, demoCommand)
+    .command('demo', 'the whole method on the embedded default world (CPU, a few minutes): RLHF, divergence, activations, SAE pairs, MMCS, explanations, Tables 3 and 4, report', demoBuilder, demoCommand)
+    .command('run', 'every stage of the method from a config file (YAML or JSON); a rerun skips what is done', runBuilder, runCommand)
     .command('corpus', 'write the synthetic review corpus (train.jsonl, test.jsonl) for a seed', corpusBuilder, corpusCommand)
     .command('pretrain', 'train a GPT-NeoX from scratch on a review corpus (how the default model is made)', pretrainBuilder, pretrainCommand)
     .command('rlhf', 'tune a model with PPO against a reward (VADER utility table, your table, or a classifier)', rlhfBuilder, rlhfCommand)
