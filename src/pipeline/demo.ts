@@ -1,6 +1,6 @@
 // The demo: the whole method on the embedded default world (the shipped 4-layer model and the
 // synthetic review corpus), on the CPU in a few minutes. RLHF with the VADER utility reward (the
-// default-world preset), the 2 most divergent of the 4 layers, activations of 2,000 test reviews,
+// default-world preset), the 2 most divergent of the 4 layers, activations of all 5,000 test reviews,
 // an SAE pair per model × layer with the paper's settings, the top 30 features, explanations by
 // the offline explainer (GPT-4 when OPENAI_API_KEY is set), Tables 3 and 4, and the report.
 import { resolvePipelineConfig, type PipelineConfig } from './config.js';
@@ -8,9 +8,9 @@ import { resolvePipelineConfig, type PipelineConfig } from './config.js';
 export const DEMO_CONFIG = {
   name: 'rewardlens demo: the default world',
   reward: 'vader',
-  rlhf: { steps: 60, promptLimit: 4000 },
+  rlhf: { steps: 100, promptLimit: 4000 },
   layers: { top: 2 },
-  activations: { limit: 2000 },
+  activations: { limit: null },
   features: { topK: 30, shown: 10 },
   explain: { samples: 3 },
   evalUtility: { n: 100, prefixTokens: 30, maxNewTokens: 30, seeds: 3 },
