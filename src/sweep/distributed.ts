@@ -82,7 +82,10 @@ export function redisLabel(url: string): string {
  */
 export async function checkRedis(url: string, connectTimeoutMs = DISTRIBUTED_DEFAULTS.connectTimeoutMs, warn: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<{ version: string }> {
   const client = new Redis({ ...redisOptions(url, connectTimeoutMs), lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  client.on('error', () => {});
+  let lastError: (Error & { code?: string }) | null = null;
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
   const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs + 200).unref());
   try {
     await Promise.race([client.connect(), timer]);
@@ -98,8 +101,10 @@ export async function checkRedis(url: string, connectTimeoutMs = DISTRIBUTED_DEF
     }
     return { version };
   } catch (err) {
-    const e = err as Error & { code?: string };
-    throw new Error(`cannot use Redis at ${redisLabel(url)} (--redis): ${e.message || e.code || String(err)}`);
+    // ioredis reports "Connection is closed" to the caller; the socket's own error says why.
+    const e = (lastError ?? err) as Error & { code?: string };
+    const why = e.code === 'ETIMEDOUT' || /timed out|ETIMEDOUT/.test(e.message) ? `no answer within ${connectTimeoutMs} ms (--connect-timeout)` : e.message || e.code || String(err);
+    throw new Error(`cannot use Redis at ${redisLabel(url)} (--redis): ${why}; is redis-server running there?`);
   } finally {
     client.disconnect();
   }

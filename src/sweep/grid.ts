@@ -92,7 +92,11 @@ export function parseL1Grid(text: string, name = '--l1'): number[] {
 /** `512,1024,2048` → positive integers. */
 export function parseSizes(text: string, name = '--dict-sizes'): number[] {
   if (typeof text !== 'string' || text.trim() === '') throw invalidType('a comma list of positive integers', name, text);
-  const values = text.split(',').map((s, i) => checkInt(Number(s.trim() === '' ? NaN : s), `${name} entry ${i + 1}`, 1, 2 ** 31 - 1));
+  const values = text.split(',').map((s, i) => {
+    const v = Number(s.trim() === '' ? NaN : s);
+    if (!Number.isInteger(v)) throw invalidType('a positive integer', `${name} entry ${i + 1}`, s.trim());
+    return checkInt(v, `${name} entry ${i + 1}`, 1, 2 ** 31 - 1);
+  });
   return unique(values, name);
 }
 
@@ -110,6 +114,7 @@ export function parseBoolList(text: string, name = '--tied'): boolean[] {
 
 function parseNumber(s: string, name: string): number {
   const v = Number(s.trim() === '' ? NaN : s);
+  if (Number.isNaN(v)) throw invalidType('a number', name, s.trim());
   return checkNumber(v, name);
 }
 

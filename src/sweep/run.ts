@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import type { SweepGrid } from './grid.js';
 import { readFinishedJob, type SweepJob, type SweepResult } from './job.js';
 import { runJobsLocally, type JobEvents, type JobFailure } from './local.js';
-import { submitAndWait } from './distributed.js';
+import { checkRedis, submitAndWait } from './distributed.js';
 import { planSweep, writeSweepFile, type SweepPlan } from './plan.js';
 import { SweepResultsTable } from './results.js';
 
@@ -46,6 +46,8 @@ export interface SweepOutcome {
 
 export async function runSweep(opts: SweepOptions): Promise<SweepOutcome> {
   const plan = await planSweep({ activations: opts.activations, out: opts.out, grid: opts.grid });
+  // An unreachable Redis is reported before anything is written.
+  if (opts.redis) await checkRedis(opts.redis, opts.connectTimeoutMs);
   mkdirSync(plan.out, { recursive: true });
   writeSweepFile(plan, { mode: opts.redis ? 'distributed' : 'local' });
   const table = new SweepResultsTable(plan.out);
