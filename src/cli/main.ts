@@ -6,6 +6,7 @@ import { benchKernels } from '../bench/kernels.js';
 import { BENCH_ARCHS, benchModel, type BenchArch } from '../bench/model.js';
 import { benchActivations } from '../bench/activations.js';
 import { benchPpo } from '../bench/ppo.js';
+import { benchSweep, SWEEP_BENCH_CASES } from '../bench/sweep.js';
 import { runtime } from '../native.js';
 import { corpusBuilder, corpusCommand } from './corpus.js';
 import { activationsBuilder, activationsCommand } from './activations.js';
@@ -76,7 +77,13 @@ export async function main(argv: string[]): Promise<void> {
         async (args) => {
           await benchActivations({ reviews: args.reviews, batchSize: args.batchSize });
         })
-        .demandCommand(1, 'Name a bench subcommand: kernels, model, ppo, activations'))
+        .command('sweep', 'dictionary sweeps: a 12-job sweep vs one sae train, and the BullMQ queue\'s overhead vs local mode', (yy) => yy
+          .option('case', { type: 'string', array: true, choices: [...SWEEP_BENCH_CASES], describe: 'only these cases' })
+          .option('redis', { type: 'string', describe: 'redis://HOST:PORT for queue_overhead (default: a redis-server started on a free port)' }),
+        async (args) => {
+          await benchSweep({ cases: args.case as string[] | undefined, redis: args.redis });
+        })
+        .demandCommand(1, 'Name a bench subcommand: kernels, model, ppo, activations, sweep'))
     .command('info', 'version, GEMM backend and threads of the native addon', {}, () => {
       const rt = runtime();
       process.stdout.write(JSON.stringify({ version: rt.version(), gemm: rt.gemmBackend(), openblas: rt.hasOpenblas(), threads: rt.numThreads() }) + '\n');

@@ -284,7 +284,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ processed: numbe
       }
       if (!served) {
         if (opts.exitWhenIdle) break;
-        await sleep(DISTRIBUTED_DEFAULTS.pollMs * 4, opts.signal).catch(() => {});
+        await sleep(DISTRIBUTED_DEFAULTS.pollMs, opts.signal).catch(() => {});
       }
     }
   } finally {
