@@ -5,7 +5,7 @@
 // J = s·loss + Σ dlogp·logp + Σ dv·values against central finite differences of the reference.
 import { describe, expect, it } from 'vitest';
 import type { NeoxConfig } from '../src/model/neox-config.js';
-import { NeoxEngine, hookShape } from '../src/model/neox-engine.js';
+import { NeoxEngine, hookShape, valueDropoutKeeps } from '../src/model/neox-engine.js';
 import { makeRng, type TestRng } from './helpers/rng.js';
 import { erf, refNeoxForward, type Params, type RefInputs } from './reference/neox-reference.js';
 
@@ -251,5 +251,71 @@ for (const c of cases) {
         }
       });
     }
+
+    it('value-head dropout: the float64 mask in the forward, the same mask in the backward (directional derivative)', async () => {
+      const { engine, rng, ids, mask, pos, inputs } = setup(14);
+      try {
+        const { B, T, cfg } = c;
+        const batch = { inputIds: ids, attentionMask: mask, positionIds: pos, B, T };
+        const drop = { p: 0.3, seed: 987654321 };
+        const plain = (await engine.forward(batch, { values: true })).values!;
+        const out = (await engine.forward(batch, { values: true, valueDropout: drop.p, valueDropoutSeed: drop.seed })).values!;
+        const ref = refNeoxForward(cfg, paramsOf(engine), { ...inputs, valueDropout: drop });
+        expect(maxDiff(out, ref.values!)).toBeLessThan(1e-5 * Math.max(1, maxAbs(ref.values!)));
+        expect(maxDiff(out, plain)).toBeGreaterThan(1e-3); // the mask is really applied
+        const other = (await engine.forward(batch, { values: true, valueDropout: drop.p, valueDropoutSeed: drop.seed + 1 })).values!;
+        expect(maxDiff(out, other)).toBeGreaterThan(1e-3); // a seed is a mask
+        // the kept fraction of the mask is 1 − p
+        let kept = 0;
+        for (let n = 0; n < 4000; n++) for (let k = 0; k < 10; k++) kept += valueDropoutKeeps(drop.seed, n, k, drop.p) ? 1 : 0;
+        expect(Math.abs(kept / 40000 - 0.7)).toBeLessThan(0.01);
+
+        const w = rng.normalArray(B * T);
+        engine.zeroGrad();
+        await engine.forward(batch, { values: true, train: true, valueDropout: drop.p, valueDropoutSeed: drop.seed });
+        await engine.backward({ values: w });
+        const P = paramsOf(engine);
+        const J = () => {
+          const r = refNeoxForward(cfg, P, { ...inputs, valueDropout: drop });
+          let j = 0;
+          for (let i = 0; i < B * T; i++) j += w[i] * r.values![i];
+          return j;
+        };
+        const dirs = new Map<string, Float64Array>();
+        let analytic = 0;
+        for (const { name } of engine.parameters()) {
+          const g = engine.gradient(name);
+          const d = Float64Array.from(rng.normalArray(g.length));
+          dirs.set(name, d);
+          for (let i = 0; i < g.length; i++) analytic += g[i] * d[i];
+        }
+        const eps = 1e-5;
+        const shift = (k: number) => {
+          for (const [name, d] of dirs) {
+            const p = P.get(name)!;
+            for (let i = 0; i < p.length; i++) p[i] += k * eps * d[i];
+          }
+        };
+        shift(1);
+        const jp = J();
+        shift(-2);
+        const jm = J();
+        shift(1);
+        const fd = (jp - jm) / (2 * eps);
+        expect(Math.abs(fd)).toBeGreaterThan(1e-3);
+        expect(Math.abs(analytic - fd) / Math.abs(fd)).toBeLessThan(1e-4);
+        // and v_head.summary.weight entry by entry: a dropped feature of every row gets no gradient
+        const gw = engine.gradient('v_head.summary.weight');
+        const hf = ref.hooks.get(`hidden.${cfg.numLayers}`)!;
+        const C = cfg.hiddenSize;
+        for (let k = 0; k < C; k++) {
+          let want = 0;
+          for (let n = 0; n < B * T; n++) if (valueDropoutKeeps(drop.seed, n, k, drop.p)) want += w[n] * hf[n * C + k] / (1 - drop.p);
+          expect(Math.abs(gw[k] - want), `v_head.summary.weight[${k}]`).toBeLessThan(1e-4 * (1 + Math.abs(want)));
+        }
+      } finally {
+        engine.dispose();
+      }
+    });
   });
 }

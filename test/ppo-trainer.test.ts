@@ -13,7 +13,7 @@ import { UtilityTable, utilityScore } from '../src/reward/utility-table.js';
 import { learningRateAt, PPO_DEFAULTS, resolvePpoConfig } from '../src/rlhf/config.js';
 import { AdaptiveKlController } from '../src/rlhf/kl-controller.js';
 import { gatherRows } from '../src/rlhf/rollout.js';
-import { PpoTrainer, type RolloutData } from '../src/rlhf/trainer.js';
+import { PpoTrainer, valueDropoutSeed, type RolloutData } from '../src/rlhf/trainer.js';
 import { makeRng } from './helpers/rng.js';
 import { refNeoxForward, type Params } from './reference/neox-reference.js';
 import { refGae, refKlPenaltyRewards, refMaskedWhiten, refPpoLoss } from './reference/ppo-reference.js';
@@ -110,7 +110,29 @@ describe('PpoTrainer.rollout against float64 references', () => {
     const rp = refNeoxForward(policy.config, paramsOf(policy), { ...inp, valueHead: true });
     const rr = refNeoxForward(ref.config, paramsOf(ref), inp);
     close(data.logp, rp.logp, batch.mask, 2e-4, 'policy logp');
-    close(data.values, rp.values!, batch.mask, 2e-4, 'values');
+    // values: TRL's Dropout(0.1) on the value head's input, one mask per rollout chunk of minibatch rows
+    const c = config();
+    expect(c.valueHeadDropout).toBe(0.1);
+    let differs = 0;
+    for (let r0 = 0; r0 < batch.B; r0 += c.miniBatchSize) {
+      const rows = Array.from({ length: c.miniBatchSize }, (_, i) => r0 + i);
+      const { batch: ch, col0 } = gatherRows(batch, rows);
+      const rv = refNeoxForward(policy.config, paramsOf(policy), {
+        ids: ch.inputIds, mask: ch.attentionMask, pos: ch.positionIds, B: ch.B, T: ch.T, valueHead: true,
+        valueDropout: { p: c.valueHeadDropout, seed: valueDropoutSeed(c.seed, 0, 'rollout', r0) },
+      });
+      const got = new Float64Array(ch.B * ch.T);
+      const full = new Float64Array(ch.B * ch.T);
+      rows.forEach((b, i) => {
+        for (let tt = 0; tt < ch.T; tt++) {
+          got[i * ch.T + tt] = data.values[b * batch.T + col0 + tt];
+          full[i * ch.T + tt] = rp.values![b * batch.T + col0 + tt];
+        }
+      });
+      close(got, rv.values!, ch.mask, 2e-4, `values of rows ${r0}..`);
+      for (let i = 0; i < got.length; i++) if (ch.mask[i] && Math.abs(got[i] - full[i]) > 1e-3) differs++;
+    }
+    expect(differs, 'dropout changed the values').toBeGreaterThan(0);
     close(data.logpRef, rr.logp, batch.mask, 2e-4, 'reference logp');
     // the most padded row, alone and unpadded
     let b = 0;
@@ -144,7 +166,10 @@ describe('PpoTrainer.rollout against float64 references', () => {
     const fixed = { oldLogp: g(data.logp), oldValues: g(data.values), advantages: g(data.advantages), returns: g(data.returns), mask: mb.mask };
     const P = paramsOf(policy);
     const lossAt = (Q: Params) => {
-      const r = refNeoxForward(policy.config, Q, { ids: mb.inputIds, mask: mb.attentionMask, pos: mb.positionIds, B: mb.B, T: mb.T, targets: mb.targets, valueHead: true });
+      const r = refNeoxForward(policy.config, Q, {
+        ids: mb.inputIds, mask: mb.attentionMask, pos: mb.positionIds, B: mb.B, T: mb.T, targets: mb.targets, valueHead: true,
+        valueDropout: { p: 0.1, seed: valueDropoutSeed(config().seed, 0, 'update', 0) },
+      });
       return refPpoLoss({ ...fixed, logp: r.logp, values: r.values! }).loss;
     };
     expect(stats.loss).toBeCloseTo(lossAt(P), 4);

@@ -658,7 +658,11 @@ Status neox_forward(Neox* m, const NeoxBatch& batch, const NeoxForwardRequest& q
   neox::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, resid(L), P.lnf_w, P.lnf_b, BT, C, c.layer_norm_eps);
   copy_hooks(q, NeoxHookPoint::kHidden, L, a.lnf, BT * C);
   if (q.last_hidden != nullptr) std::memcpy(q.last_hidden, a.lnf, static_cast<size_t>(BT * C) * sizeof(float));
-  if (q.values != nullptr) neox::value_forward(q.values, a.lnf, P.v_w, P.v_b, BT, C);
+  RL_CHECK_ARG(q.value_dropout >= 0.0f && q.value_dropout < 1.0f,
+               "Expected a value-head dropout in [0, 1) for valueDropout but received " + std::to_string(q.value_dropout));
+  if (q.values != nullptr) neox::value_forward(q.values, a.lnf, P.v_w, P.v_b, BT, C, q.value_dropout, q.value_dropout_seed);
+  m->value_dropout = q.value_dropout;
+  m->value_dropout_seed = q.value_dropout_seed;
 
   // LM head: logits = lnf·W_outᵀ on the rows that need them — every row when the logits are asked
   // for, else the rows with a target or a loss pair — then log-softmax at the targets, and the loss.
@@ -845,7 +849,7 @@ Status neox_backward(Neox* m, const NeoxBackwardRequest& req) {
       }
     }
   }
-  if (req.dvalues != nullptr) neox::value_backward(dlnf, G.v_w, G.v_b, req.dvalues, a.lnf, P.v_w, BT, C);
+  if (req.dvalues != nullptr) neox::value_backward(dlnf, G.v_w, G.v_b, req.dvalues, a.lnf, P.v_w, BT, C, m->value_dropout, m->value_dropout_seed);
 
   // final layer norm → d resid(L)
   float* dres = g.dresid;

@@ -118,6 +118,8 @@ struct Neox {
   bool head_all = false;  // the kept logits are every row's (else those of head_rows)
   int64_t head_count = 0; // rows of kept logits
   int64_t loss_pairs = 0;
+  float value_dropout = 0.0f;  // the value head's dropout of the last forward, and its mask seed
+  uint32_t value_dropout_seed = 0;
 
   // Generation (neox_generate.cc): a KV cache and scratch kept between calls (grown, never shrunk)
   // until neox_release_activations. None of it touches the training state above.

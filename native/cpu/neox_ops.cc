@@ -18,6 +18,7 @@
 #endif
 
 #include "rewardlens/gemm.h"
+#include "rewardlens/neox.h"
 #include "parallel.h"
 #include "vecmath.h"
 
@@ -742,30 +743,57 @@ void scatter_add_rows(float* dst, const float* src, const int64_t* rows, int64_t
 
 // ---- value head ---------------------------------------------------------------------------------
 
-void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C) {
+// The value head with TRL's dropout on its input: keep(n, c) ⇔ hash(seed, n, c) >= p·2^32.
+static inline uint32_t dropout_threshold(float p) {
+  return static_cast<uint32_t>(std::min(4294967295.0, static_cast<double>(p) * 4294967296.0));
+}
+
+void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C,
+                   float dropout, uint32_t seed) {
+  // v_n = Σ_c h_nc·keep_nc·w_c / (1 − p) + b   (keep = 1, scale 1 without dropout)
+  const uint32_t thr = dropout_threshold(dropout);
+  const float scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
 #pragma omp parallel for schedule(static) num_threads(threads_for(N * C))
   for (int64_t n = 0; n < N; ++n) {
     const float* x = h + n * C;
     float s = 0.0f;
+    if (dropout > 0.0f) {
+      for (int64_t c = 0; c < C; ++c) {
+        if (value_dropout_hash(seed, static_cast<uint32_t>(n), static_cast<uint32_t>(c)) >= thr) s += x[c] * w[c];
+      }
+      s *= scale;
+    } else {
 #pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < C; ++c) s += x[c] * w[c];
+      for (int64_t c = 0; c < C; ++c) s += x[c] * w[c];
+    }
     values[n] = s + b[0];
   }
 }
 
 void value_backward(float* dh, float* dw, float* db, const float* dvalues, const float* h,
-                    const float* w, int64_t N, int64_t C) {
-  // forward: v_n = h_n·w + b  →  dh_n += dv_n·w; dw += Σ dv_n·h_n; db += Σ dv_n
+                    const float* w, int64_t N, int64_t C, float dropout, uint32_t seed) {
+  // forward: v_n = (h_n ⊙ k_n)·w/(1−p) + b  →  dh_n += dv_n·k_n⊙w/(1−p); dw += Σ dv_n·k_n⊙h_n/(1−p); db += Σ dv_n
+  const uint32_t thr = dropout_threshold(dropout);
+  const float scale = dropout > 0.0f ? 1.0f / (1.0f - dropout) : 1.0f;
   double dbs = 0.0;
   for (int64_t n = 0; n < N; ++n) {
     const float g = dvalues[n];
     if (g == 0.0f) continue;
     const float* x = h + n * C;
     float* dx = dh + n * C;
+    if (dropout > 0.0f) {
+      const float gs = g * scale;
+      for (int64_t c = 0; c < C; ++c) {
+        if (value_dropout_hash(seed, static_cast<uint32_t>(n), static_cast<uint32_t>(c)) < thr) continue;
+        dx[c] += gs * w[c];
+        dw[c] += gs * x[c];
+      }
+    } else {
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      dx[c] += g * w[c];
-      dw[c] += g * x[c];
+      for (int64_t c = 0; c < C; ++c) {
+        dx[c] += g * w[c];
+        dw[c] += g * x[c];
+      }
     }
     dbs += g;
   }

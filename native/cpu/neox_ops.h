@@ -141,10 +141,11 @@ void scatter_add_rows(float* dst, const float* src, const int64_t* rows, int64_t
 
 // ---- value head ---------------------------------------------------------------------------------
 // values[n] = h[n,:]·w + b[0]. values is (N), h is (N,C), w is (C), b is (1).
-void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C);
+void value_forward(float* values, const float* h, const float* w, const float* b, int64_t N, int64_t C,
+                   float dropout = 0.0f, uint32_t seed = 0);
 // dh[n,:] += dvalues[n]·w; dw += Σ_n dvalues[n]·h[n,:]; db += Σ_n dvalues[n].
 void value_backward(float* dh, float* dw, float* db, const float* dvalues, const float* h,
-                    const float* w, int64_t N, int64_t C);
+                    const float* w, int64_t N, int64_t C, float dropout = 0.0f, uint32_t seed = 0);
 
 }  // namespace neox
 }  // namespace rl

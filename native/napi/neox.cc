@@ -511,6 +511,12 @@ class NeoxHandle : public Napi::ObjectWrap<NeoxHandle> {
     const bool want_loss = !IsAbsent(o.Get("loss")) && GetBool(o.Get("loss"), "loss");
     if (want_loss) job->req.loss = &job->loss;
     job->req.train = !IsAbsent(o.Get("train")) && GetBool(o.Get("train"), "train");
+    if (!IsAbsent(o.Get("valueDropout"))) {
+      const double p = GetNumber(o.Get("valueDropout"), "valueDropout");
+      if (!(p >= 0.0 && p < 1.0)) ThrowRange(env, "Expected a number in [0, 1) for valueDropout but received " + std::to_string(p));
+      job->req.value_dropout = static_cast<float>(p);
+      job->req.value_dropout_seed = static_cast<uint32_t>(GetInt(o.Get("valueDropoutSeed"), "valueDropoutSeed", 0, 4294967295LL));
+    }
     Napi::Value names = o.Get("hookNames"), bufs = o.Get("hookBuffers");
     if (!IsAbsent(names) || !IsAbsent(bufs)) {
       if (!names.IsArray()) ThrowType(env, "Expected Array of hook names for hookNames but received " + Describe(names));

@@ -32,6 +32,9 @@ export interface NativeNeoxForwardRequest {
   loss: boolean;
   lastHidden: Float32Array | null;
   values: Float32Array | null;
+  /** The value head's dropout p in [0, 1) and its mask seed (uint32). */
+  valueDropout: number;
+  valueDropoutSeed: number;
   hookNames: string[];
   hookBuffers: Float32Array[];
   train: boolean;

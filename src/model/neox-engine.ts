@@ -44,6 +44,13 @@ export interface NeoxForwardRequest {
   loss?: boolean;
   lastHidden?: boolean;
   values?: boolean;
+  /**
+   * TRL's value-head dropout: p in [0, 1) on the value head's input (keep ⇔ a hash of
+   * (valueDropoutSeed, row b·T + t, feature) is at least p·2³², kept entries scaled by 1/(1 − p);
+   * `valueDropoutMask` computes the same mask). A training forward's backward uses the same mask.
+   */
+  valueDropout?: number;
+  valueDropoutSeed?: number;
   hooks?: Record<string, Float32Array>;
   train?: boolean;
 }
@@ -150,7 +157,7 @@ export class NeoxCache {
 
 const DISPOSED = 'GPT-NeoX engine has been disposed';
 const ACTIVATIONS: readonly NeoxActivation[] = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh'];
-const REQUEST_KEYS = ['logits', 'targets', 'loss', 'lastHidden', 'values', 'hooks', 'train'] as const;
+const REQUEST_KEYS = ['logits', 'targets', 'loss', 'lastHidden', 'values', 'valueDropout', 'valueDropoutSeed', 'hooks', 'train'] as const;
 const GRAD_KEYS = ['loss', 'tokenLogprobs', 'values'] as const;
 
 /** Checks every field the engine reads; returns a frozen copy. */
@@ -218,6 +225,19 @@ const HOOK_FORMS = 'hidden.i (i in [0, L]), resid.i, attn_out.i, mlp_post.i, mlp
  * - `hidden.i` [B,T,hidden], i in [0, L]: transformers' hidden_states[i]: hidden.0 the embeddings,
  *   hidden.i = resid.(i−1) for 0 < i < L, hidden.L after the final layer norm (= lastHidden).
  */
+/**
+ * Whether the value head's dropout keeps feature c of row n (n = b·T + t) for a seed and p: the
+ * native mask (rl::value_dropout_hash in native/include/rewardlens/neox.h), for references and tests.
+ */
+export function valueDropoutKeeps(seed: number, n: number, c: number, p: number): boolean {
+  let x = ((seed >>> 0) ^ Math.imul(n >>> 0, 0x9e3779b1)) >>> 0;
+  x ^= x >>> 16; x = Math.imul(x, 0x85ebca6b) >>> 0; x ^= x >>> 13;
+  x = (x ^ Math.imul(c >>> 0, 0xc2b2ae35)) >>> 0;
+  x ^= x >>> 16; x = Math.imul(x, 0x7feb352d) >>> 0; x ^= x >>> 15; x = Math.imul(x, 0x846ca68b) >>> 0; x ^= x >>> 16;
+  const threshold = Math.min(4294967295, p * 4294967296);
+  return (x >>> 0) >= Math.floor(threshold);
+}
+
 export function hookShape(name: string, cfg: NeoxConfig, B: number, T: number): number[] {
   if (typeof name !== 'string') throw invalidType(`a hook name: ${HOOK_FORMS}`, 'hook', name);
   const m = /^(hidden|resid|attn_out|mlp_post|mlp_out)\.(0|[1-9][0-9]{0,8})$/.exec(name);
@@ -353,6 +373,10 @@ export class NeoxEngine {
     if (wantValues && !this.hasValueHead) {
       throw invalidRange('a model created with { valueHead: true }', 'req.values', 'a model without a value head');
     }
+    const valueDropout = req.valueDropout === undefined ? 0 : checkNumber(req.valueDropout, 'req.valueDropout', 0, 1);
+    if (valueDropout >= 1) throw invalidRange('a dropout probability in [0, 1)', 'req.valueDropout', String(valueDropout));
+    const valueDropoutSeed = req.valueDropoutSeed === undefined ? 0 : checkInt(req.valueDropoutSeed, 'req.valueDropoutSeed', 0, 0xffffffff);
+    if (valueDropout > 0 && !wantValues) throw invalidRange('values: true with valueDropout', 'req.valueDropout', `${valueDropout} without values`);
     const targets = req.targets === undefined ? null : checkI32(req.targets, 'req.targets', [B, T]);
     if (targets) checkIntegers(targets, 'req.targets', -1, V - 1);
     if (wantLoss && !hasLossPair(attentionMask, B, T)) {
@@ -382,7 +406,7 @@ export class NeoxEngine {
     this.#train = null;
     const loss = await withCallerStack(h.forward({
       inputIds, attentionMask, positionIds, B, T, logits, targets, tokenLogprobs, loss: wantLoss,
-      lastHidden, values, hookNames, hookBuffers, train,
+      lastHidden, values, valueDropout, valueDropoutSeed, hookNames, hookBuffers, train,
     }), site);
     if (train) this.#train = { B, T, loss: wantLoss, targets: targets !== null };
     if (logits) out.logits = logits;

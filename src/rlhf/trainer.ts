@@ -82,7 +82,15 @@ export interface PpoTrainerState {
   klCoef: number;
 }
 
-const PURPOSE = { order: 1, lengths: 2, sample: 3, minibatch: 4 } as const;
+const PURPOSE = { order: 1, lengths: 2, sample: 3, minibatch: 4, rolloutValueDropout: 5, updateValueDropout: 6 } as const;
+
+/**
+ * The mask seed of the value head's dropout in one forward of a step: `rollout` forwards are keyed by
+ * the first row of their chunk, `update` forwards by the optimiser update's index within the step.
+ */
+export function valueDropoutSeed(seed: number, step: number, kind: 'rollout' | 'update', index: number): number {
+  return streamSeed(seed, step, kind === 'rollout' ? PURPOSE.rolloutValueDropout : PURPOSE.updateValueDropout, index);
+}
 
 /** A 32-bit seed for (seed, step, purpose[, extra]) (splitmix-style mixing). */
 export function streamSeed(seed: number, step: number, purpose: number, extra = 0): number {
@@ -213,8 +221,8 @@ export class PpoTrainer {
     const scores = await this.reward.score(texts);
     if (scores.length !== B) throw new RangeError(`Expected ${B} scores from reward ${this.reward.name} but received ${scores.length}`);
 
-    const { logp, values } = await this.forwardAll(this.policy, batch, true);
-    const { logp: logpRef } = await this.forwardAll(this.ref, batch, false);
+    const { logp, values } = await this.forwardAll(this.policy, batch, true, step);
+    const { logp: logpRef } = await this.forwardAll(this.ref, batch, false, step);
     const shape = { B, T: batch.T };
     const klCoef = this.klCtl.value;
     const { rewards, kl } = klPenaltyRewards(logp, logpRef, batch.mask, scores, shape, { klCoef, kind: c.klPenalty });
@@ -223,8 +231,16 @@ export class PpoTrainer {
     return { batch, queries, texts, scores, logp, logpRef, values, rewards, kl, advantages, returns: g.returns, klCoef };
   }
 
+  /**
+   * The value head's dropout for one forward of step `step` (TRL's model stays in train mode, so its
+   * rollout values are dropped out too): a fresh mask per forward (valueDropoutSeed).
+   */
+  private valueDropout(step: number, kind: 'rollout' | 'update', index: number): { valueDropout: number; valueDropoutSeed: number } {
+    return { valueDropout: this.config.valueHeadDropout, valueDropoutSeed: valueDropoutSeed(this.config.seed, step, kind, index) };
+  }
+
   /** Log-probs (and values) of a whole rollout, in minibatch-sized chunks of rows. */
-  private async forwardAll(engine: NeoxEngine, r: RolloutBatch, withValues: boolean): Promise<{ logp: Float32Array; values: Float32Array }> {
+  private async forwardAll(engine: NeoxEngine, r: RolloutBatch, withValues: boolean, step: number): Promise<{ logp: Float32Array; values: Float32Array }> {
     const { B, T } = r;
     const logp = new Float32Array(B * T);
     const values = new Float32Array(B * T);
@@ -232,7 +248,7 @@ export class PpoTrainer {
     for (let r0 = 0; r0 < B; r0 += mb) {
       const rows = Array.from({ length: Math.min(mb, B - r0) }, (_, i) => r0 + i);
       const { batch, col0 } = gatherRows(r, rows);
-      const out = await engine.forward(batch, { targets: batch.targets, values: withValues });
+      const out = await engine.forward(batch, { targets: batch.targets, values: withValues, ...(withValues ? this.valueDropout(step, 'rollout', r0) : {}) });
       rows.forEach((b, i) => {
         logp.set(out.tokenLogprobs!.subarray(i * batch.T, (i + 1) * batch.T), b * T + col0);
         if (withValues) values.set(out.values!.subarray(i * batch.T, (i + 1) * batch.T), b * T + col0);
@@ -246,14 +262,14 @@ export class PpoTrainer {
    * accumulated into the policy's gradient buffer (zeroed first; left at 0 when the ratio threshold
    * skips the minibatch).
    */
-  async minibatchGradients(data: RolloutData, rows: readonly number[]): Promise<PpoLossStats> {
+  async minibatchGradients(data: RolloutData, rows: readonly number[], update = 0): Promise<PpoLossStats> {
     const c = this.config;
     const T = data.batch.T;
     const { batch: mb, col0 } = gatherRows(data.batch, rows);
     const W = mb.T;
     const pick = (x: Float32Array) => gatherTokens(x, T, rows, col0, W);
     this.policy.zeroGrad();
-    const out = await this.policy.forward(mb, { targets: mb.targets, values: true, train: true });
+    const out = await this.policy.forward(mb, { targets: mb.targets, values: true, train: true, ...this.valueDropout(this.step, 'update', update) });
     const { stats, dlogp, dvalues } = ppoLoss({
       logp: out.tokenLogprobs!, oldLogp: pick(data.logp), values: out.values!, oldValues: pick(data.values),
       advantages: pick(data.advantages), returns: pick(data.returns), mask: mb.mask,
@@ -282,7 +298,7 @@ export class PpoTrainer {
       let lastPolicyKl = 0;
       for (let m0 = 0; m0 < B; m0 += c.miniBatchSize) {
         const rows = order.slice(m0, m0 + c.miniBatchSize);
-        const stats = await this.minibatchGradients(data, rows);
+        const stats = await this.minibatchGradients(data, rows, acc.length);
         // TRL clips only on its first minibatch (a consumed iterator); here every step is clipped.
         norms.push(c.maxGradNorm > 0 ? clipGradNorm([grads], c.maxGradNorm) : 0);
         this.optimizer.step([grads], { lr });

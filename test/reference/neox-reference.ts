@@ -4,6 +4,7 @@
 // Padded positions follow the engine's documented rule: a query with no visible key attends to
 // nothing (its attention output is 0).
 import type { NeoxConfig } from '../../src/model/neox-config.js';
+import { valueDropoutKeeps } from '../../src/model/neox-engine.js';
 
 export type Params = Map<string, Float64Array>;
 
@@ -15,6 +16,8 @@ export interface RefInputs {
   T: number;
   targets?: Int32Array;
   valueHead?: boolean;
+  /** TRL's value-head dropout with the engine's mask (valueDropoutKeeps of src/model/neox-engine.ts). */
+  valueDropout?: { p: number; seed: number };
 }
 
 export interface RefOutputs {
@@ -215,10 +218,13 @@ export function refNeoxForward(cfg: NeoxConfig, P: Params, inp: RefInputs): RefO
     const w = get('v_head.summary.weight');
     const vb = get('v_head.summary.bias');
     values = new Float64Array(N);
+    const drop = inp.valueDropout ?? { p: 0, seed: 0 };
     for (let n = 0; n < N; n++) {
-      let s = vb[0];
-      for (let c = 0; c < C; c++) s += hf[n * C + c] * w[c];
-      values[n] = s;
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        if (drop.p === 0 || valueDropoutKeeps(drop.seed, n, c, drop.p)) s += hf[n * C + c] * w[c];
+      }
+      values[n] = s / (1 - drop.p) + vb[0];
     }
   }
   return { logits, logp, loss: pairs ? nll / pairs : NaN, values, hooks };

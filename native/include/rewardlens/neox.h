@@ -119,6 +119,11 @@ struct NeoxForwardRequest {
                                      //   −log softmax(logits[b,t])[ids[b,t+1]]; needs >= 1 such pair
   float* last_hidden = nullptr;      // [B,T,C] out: after the final layer norm
   float* values = nullptr;           // [B,T] out: value head only
+  // TRL's ValueHead: Dropout(value_dropout) on the hidden state before the linear layer. The mask of
+  // (row n, feature c) is keep ⇔ value_dropout_hash(seed, n, c) >= p·2^32, kept entries scaled by
+  // 1/(1 − p); a training forward remembers p and the seed so the backward uses the same mask.
+  float value_dropout = 0.0f;        // p in [0, 1)
+  uint32_t value_dropout_seed = 0;
   const NeoxHook* hooks = nullptr;
   int64_t num_hooks = 0;
   // Keep what neox_backward needs: every layer's activations, and (when loss or targets are
@@ -135,6 +140,16 @@ struct NeoxBackwardRequest {
   const float* dlogprobs = nullptr;    // [B,T] or null; needs a forward with targets (ignored where target −1)
   const float* dvalues = nullptr;      // [B,T] or null; needs the value head
 };
+
+// The value-head dropout hash of (seed, row n, feature c): a 32-bit integer mix, reproducible from
+// any language (see value_forward in native/cpu/neox_ops.cc and the test's reference).
+inline uint32_t value_dropout_hash(uint32_t seed, uint32_t n, uint32_t c) {
+  uint32_t x = seed ^ (n * 0x9E3779B1u);
+  x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13;
+  x ^= c * 0xC2B2AE35u;
+  x ^= x >> 16; x *= 0x7FEB352Du; x ^= x >> 15; x *= 0x846CA68Bu; x ^= x >> 16;
+  return x;
+}
 
 struct Neox;  // the handle, opaque outside neox.cc
 
