@@ -2,6 +2,7 @@
 // with a "How to read this" paragraph naming the paper's table or figure it reproduces. Means and
 // standard deviations are computed here from the per-sample (per-seed) values the report lists, so
 // the report agrees with itself even after report.json was edited by hand.
+import type { TokenActivation } from '../interpret/records.js';
 import { meanSd } from '../interpret/scores.js';
 import type { Block, Cell, Inline, ReportDocument, Section } from './document.js';
 import { mmcsFigureName, type ReportFigure } from './figures.js';
@@ -170,6 +171,16 @@ function table4Section(d: ReportData, figures: Set<string>, ids: Ids): Section {
   return { kind: 'section', id: ids.take('table4'), title: 'Utility of completions (Table 4)', blocks };
 }
 
+/**
+ * A record's tokens as they read. A BPE token carries its own leading space (" film"); a word-level
+ * tokenizer's (the default world's) does not, and its decode joins tokens with single spaces. So when
+ * no token of a record holds any whitespace, a space goes before every token but the first.
+ */
+export function readingTokens(tokens: TokenActivation[]): TokenActivation[] {
+  if (tokens.length < 2 || tokens.some((t) => /\s/.test(t.token))) return tokens;
+  return tokens.map((t, i) => (i ? { ...t, token: ` ${t.token}` } : t));
+}
+
 function explanationCell(e: Feature['explanations'][number]): Cell {
   return e.text === null ? cell({ text: `failed: ${e.error ?? 'no explanation'}`, em: true }) : text(e.text);
 }
@@ -189,7 +200,7 @@ function featureSection(f: Feature, ids: Ids): Section {
   }
   if (shown.length) {
     blocks.push({ kind: 'paragraph', content: [`Top ${shown.length} of ${f.top.length} records (tokens with a non-zero activation, 0–10, marked):`] });
-    blocks.push({ kind: 'records', records: shown.map((r) => ({ label: [`record ${r.record}, max activation ${num(r.maxActivation)}`], tokens: r.tokens })) });
+    blocks.push({ kind: 'records', records: shown.map((r) => ({ label: [`record ${r.record}, max activation ${num(r.maxActivation)}`], tokens: readingTokens(r.tokens) })) });
   }
   return {
     kind: 'section', id: ids.take(`feature-${slug(f.model)}-${f.layer}-${f.feature}`), title: `${f.model} · layer ${f.layer} · feature ${f.feature}`,
