@@ -74,6 +74,17 @@ describe('rewardlens demo --quick', () => {
     }
     expect(report.table3.models.tuned.perSample).toHaveLength(QUICK_DEMO_CONFIG.explain.samples);
     expect(report.features).toHaveLength(2 * 2 * QUICK_DEMO_CONFIG.features.topK);
+    // the rendered report beside report.json (its content is tested in report.test.ts)
+    expect(first.report).toBe(join(run, 'report.md'));
+    const md = readFileSync(join(run, 'report.md'), 'utf8');
+    for (const title of ['RLHF', 'Divergence per layer', 'Utility of completions \\(Table 4\\)', 'Features \\(Appendix E\\)']) expect(md).toContain(`## ${title}\n`);
+    const html = readFileSync(join(run, 'index.html'), 'utf8');
+    expect(html.match(/<section id="feature-[^"]*" class="feature"/g)).toHaveLength(report.features.length);
+    const figures = readdirSync(join(run, 'figures'));
+    for (const f of ['rlhf-reward', 'divergence', 'sae-metrics', 'table3', 'table4', ...report.mmcs.map((m: { model: string; layer: number }) => `mmcs-${m.model}-layer-${m.layer}`)]) {
+      for (const ext of ['svg', 'png']) expect(figures, `${f}.${ext}`).toContain(`${f}.${ext}`);
+      expect(html).toContain(`data-figure="${f}"`);
+    }
   });
 
   it('a rerun skips every stage; a changed setting redoes only what depends on it', () => {
@@ -112,6 +123,7 @@ describe('rewardlens demo --quick', () => {
     expect(readFileSync(join(run, 'divergence.json')).equals(div)).toBe(true);
     expect(existsSync(join(run, 'rlhf', 'model', 'model.safetensors'))).toBe(true);
     expect(existsSync(join(run, 'report.json'))).toBe(true);
+    expect(readFileSync(join(run, 'index.html'), 'utf8')).toMatch(/<td>sae\.base\.\d+<\/td><td>failed<\/td>/);
   });
 });
 

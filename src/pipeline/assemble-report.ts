@@ -8,8 +8,7 @@ import type { ExplanationsFile } from '../interpret/explain/files.js';
 import type { SimulationScores, Table3 } from '../interpret/scores.js';
 import { readDictionary } from '../sae/saelens.js';
 import { REPORT_VERSION, type ReportData } from '../report/report-data.js';
-import { writeJsonAtomic } from '../io/atomic.js';
-const writeReport = async (dir: string, data: ReportData) => writeJsonAtomic(join(dir, 'report.json'), data); // TEMP until src/report/write-report.ts lands
+import { writeReport } from '../report/write-report.js';
 import type { EvalUtilityResult } from '../rlhf/eval-utility.js';
 import { readRlhfLog } from '../rlhf/run.js';
 import type { PipelineConfig } from './config.js';
@@ -133,6 +132,5 @@ export async function assembleReport(o: AssembleOptions): Promise<string> {
   const t4 = readJson<EvalUtilityResult>(join(run, RUN_PATHS.evalUtility));
   if (t4) data.table4 = t4;
 
-  await writeReport(run, data);
-  return join(run, 'report.md');
+  return (await writeReport(run, data)).markdown;
 }
