@@ -52,9 +52,9 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
 // thread count. AVX-512 or AVX2 tiles when compiled for them, else plain dot products.
 void matmul_forward_rows(float* out, const float* inp, const float* w, const float* bias, int64_t N,
                          int64_t IN, int64_t OUT);
-// The largest N for which matmul_forward_rows beats matmul_forward: every N with the SIMD tiles
-// (OpenBLAS's kernels here are AVX2, and its idle threads spin where the next op's want to run);
-// 32 with plain dot products.
+// The largest N for which matmul_forward_rows beats matmul_forward: 32 against OpenBLAS (a decode
+// step of few rows; a prefill or a wide batch is an OpenBLAS GEMM), every N with the SIMD tiles
+// against the fallback GEMM, 32 with plain dot products.
 int64_t matmul_rows_max();
 
 // ---- rotary position embedding (rotate_half form, partial) -------------------------------------
