@@ -84,6 +84,36 @@ function batchOf(c: Case, rng: TestRng) {
   return { ids, mask, pos, targets };
 }
 
+/**
+ * The engine's gradients against J(θ ± εd) of the float64 reference along a random direction d over
+ * every parameter (P: the reference's parameters, shifted in place and restored).
+ */
+function expectDirectionalDerivative(engine: NeoxEngine, P: Params, J: () => number, rng: TestRng): void {
+  const dirs = new Map<string, Float64Array>();
+  let analytic = 0;
+  for (const { name } of engine.parameters()) {
+    const g = engine.gradient(name);
+    const d = Float64Array.from(rng.normalArray(g.length));
+    dirs.set(name, d);
+    for (let i = 0; i < g.length; i++) analytic += g[i] * d[i];
+  }
+  const eps = 1e-5;
+  const shift = (k: number) => {
+    for (const [name, d] of dirs) {
+      const p = P.get(name)!;
+      for (let i = 0; i < p.length; i++) p[i] += k * eps * d[i];
+    }
+  };
+  shift(1);
+  const jp = J();
+  shift(-2);
+  const jm = J();
+  shift(1);
+  const fd = (jp - jm) / (2 * eps);
+  expect(Math.abs(fd)).toBeGreaterThan(1e-3);
+  expect(Math.abs(analytic - fd) / Math.abs(fd)).toBeLessThan(1e-4);
+}
+
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
@@ -222,30 +252,7 @@ for (const c of cases) {
             for (let i = 0; i < B * T; i++) j += w[i] * (source === 'tokenLogprobs' ? r.logp[i] : r.values![i]);
             return j;
           };
-          // J(θ ± εd) along a random direction d over every parameter
-          const dirs = new Map<string, Float64Array>();
-          let analytic = 0;
-          for (const { name } of engine.parameters()) {
-            const g = engine.gradient(name);
-            const d = Float64Array.from(rng.normalArray(g.length));
-            dirs.set(name, d);
-            for (let i = 0; i < g.length; i++) analytic += g[i] * d[i];
-          }
-          const eps = 1e-5;
-          const shift = (k: number) => {
-            for (const [name, d] of dirs) {
-              const p = P.get(name)!;
-              for (let i = 0; i < p.length; i++) p[i] += k * eps * d[i];
-            }
-          };
-          shift(1);
-          const jp = J();
-          shift(-2);
-          const jm = J();
-          shift(1);
-          const fd = (jp - jm) / (2 * eps);
-          expect(Math.abs(fd)).toBeGreaterThan(1e-3);
-          expect(Math.abs(analytic - fd) / Math.abs(fd)).toBeLessThan(1e-4);
+          expectDirectionalDerivative(engine, P, J, rng);
         } finally {
           engine.dispose();
         }
@@ -281,29 +288,7 @@ for (const c of cases) {
           for (let i = 0; i < B * T; i++) j += w[i] * r.values![i];
           return j;
         };
-        const dirs = new Map<string, Float64Array>();
-        let analytic = 0;
-        for (const { name } of engine.parameters()) {
-          const g = engine.gradient(name);
-          const d = Float64Array.from(rng.normalArray(g.length));
-          dirs.set(name, d);
-          for (let i = 0; i < g.length; i++) analytic += g[i] * d[i];
-        }
-        const eps = 1e-5;
-        const shift = (k: number) => {
-          for (const [name, d] of dirs) {
-            const p = P.get(name)!;
-            for (let i = 0; i < p.length; i++) p[i] += k * eps * d[i];
-          }
-        };
-        shift(1);
-        const jp = J();
-        shift(-2);
-        const jm = J();
-        shift(1);
-        const fd = (jp - jm) / (2 * eps);
-        expect(Math.abs(fd)).toBeGreaterThan(1e-3);
-        expect(Math.abs(analytic - fd) / Math.abs(fd)).toBeLessThan(1e-4);
+        expectDirectionalDerivative(engine, P, J, rng);
         // and v_head.summary.weight entry by entry: a dropped feature of every row gets no gradient
         const gw = engine.gradient('v_head.summary.weight');
         const hf = ref.hooks.get(`hidden.${cfg.numLayers}`)!;
