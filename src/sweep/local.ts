@@ -81,7 +81,7 @@ async function runInProcess(jobs: readonly SweepJob[], events: JobEvents, signal
 
 async function runInPool(jobs: readonly SweepJob[], events: JobEvents, workers: number, signal?: AbortSignal): Promise<JobFailure[]> {
   if (!existsSync(LOCAL_WORKER_SCRIPT)) {
-    throw new Error(`the compiled sweep worker ${LOCAL_WORKER_SCRIPT} is missing; run \`npm run build:ts\` (or pass workers: 0 to run in this process)`);
+    throw new Error(`the compiled sweep worker ${LOCAL_WORKER_SCRIPT} is missing; run \`npm run build:ts\` (or use --workers 0, in the library workers: 0, to run the jobs in this process)`);
   }
   const queue = [...jobs];
   const failures: JobFailure[] = [];
