@@ -55,3 +55,8 @@ export { ChatClient, CHAT_DEFAULTS, type ChatClientOptions, type ChatMessage, ty
 export { readFeaturesFile, readExplanationsFile, type ExplanationsFile } from './interpret/explain/files.js';
 export { table3, simulationScores, meanSd, type Table3, type SimulationScores, type SimulationOptions } from './interpret/scores.js';
 export { keywordSimulator, llmSimulator, pearson, simulationScore, heldOutRecords, type Simulator } from './interpret/simulation.js';
+// Dictionary sweeps (docs/sweep.md): a grid of SAE trainings, locally or through BullMQ workers.
+export { runSweep, type SweepOptions, type SweepOutcome, type SweepProgress } from './sweep/run.js';
+export { resolveSweepGrid, expandGrid, parseSizes, parseBoolList, parseL1Grid as parseSweepL1Grid, SWEEP_GRID_DEFAULTS, type SweepGrid, type SweepJobConfig } from './sweep/grid.js';
+export { runWorker, queueStatus, DISTRIBUTED_DEFAULTS, type WorkerOptions, type QueueCounts } from './sweep/distributed.js';
+export { buildSweepReport, writeSweepReport, paretoFront, SWEEP_REPORT_DEFAULTS, type SweepReport } from './sweep/report.js';
