@@ -413,6 +413,8 @@ Status check_request(const Neox* m, const NeoxBatch& b, const NeoxForwardRequest
                "Expected targets (Int32Array of shape [B,T]) with tokenLogprobs but received none");
   RL_CHECK_ARG(q.values == nullptr || m->cfg.value_head,
                "Expected a model with a value head for values but received a model without one");
+  RL_CHECK_ARG(q.value_dropout >= 0.0f && q.value_dropout < 1.0f,
+               "Expected a value-head dropout in [0, 1) for valueDropout but received " + std::to_string(q.value_dropout));
   RL_CHECK_ARG(q.num_hooks >= 0 && (q.num_hooks == 0 || q.hooks != nullptr),
                "Expected an array of num_hooks hooks for hooks but received null");
   for (int64_t k = 0; k < q.num_hooks; ++k) {
@@ -658,8 +660,6 @@ Status neox_forward(Neox* m, const NeoxBatch& batch, const NeoxForwardRequest& q
   neox::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, resid(L), P.lnf_w, P.lnf_b, BT, C, c.layer_norm_eps);
   copy_hooks(q, NeoxHookPoint::kHidden, L, a.lnf, BT * C);
   if (q.last_hidden != nullptr) std::memcpy(q.last_hidden, a.lnf, static_cast<size_t>(BT * C) * sizeof(float));
-  RL_CHECK_ARG(q.value_dropout >= 0.0f && q.value_dropout < 1.0f,
-               "Expected a value-head dropout in [0, 1) for valueDropout but received " + std::to_string(q.value_dropout));
   if (q.values != nullptr) neox::value_forward(q.values, a.lnf, P.v_w, P.v_b, BT, C, q.value_dropout, q.value_dropout_seed);
   m->value_dropout = q.value_dropout;
   m->value_dropout_seed = q.value_dropout_seed;
