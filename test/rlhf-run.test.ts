@@ -103,6 +103,18 @@ describe('an RLHF run on the default world', () => {
       .rejects.toThrow(/ppo\.seed = 5.*6/);
     await expect(runRlhf({ out: join(tmp, 'bad-reward'), steps: 1, reward: 'sentiment' })).rejects.toThrow(/vader.*table:FILE.*classifier:MODEL/);
   });
+
+  it('a missing model, table or dataset fails before the run folder is made', async () => {
+    const cases = [
+      { out: join(tmp, 'no-model'), model: join(tmp, 'absent-model'), err: /absent-model does not exist/ },
+      { out: join(tmp, 'no-table'), reward: `table:${join(tmp, 'absent.tsv')}`, err: /absent\.tsv: no such file/ },
+      { out: join(tmp, 'no-dataset'), dataset: join(tmp, 'absent-reviews'), err: /absent-reviews/ },
+    ];
+    for (const { err, ...o } of cases) {
+      await expect(runRlhf({ steps: 1, ...o })).rejects.toThrow(err);
+      expect(existsSync(o.out), o.out).toBe(false);
+    }
+  });
 });
 
 describe('the rlhf, plot and eval-utility commands', () => {

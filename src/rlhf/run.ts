@@ -123,7 +123,6 @@ export async function runRlhf(opts: RlhfRunOptions): Promise<RlhfRunSummary> {
   if (!Number.isInteger(cfg.checkpointEvery) || cfg.checkpointEvery < 1) throw new RangeError(`Expected an integer >= 1 for checkpointEvery but received ${cfg.checkpointEvery}`);
   const keep = opts.keepCheckpoints ?? 2;
   const out = opts.out;
-  mkdirSync(out, { recursive: true });
 
   const existing = listCheckpoints(out);
   const resumeFrom = opts.resume === false ? undefined : existing.at(-1);
@@ -134,10 +133,7 @@ export async function runRlhf(opts: RlhfRunOptions): Promise<RlhfRunSummary> {
     if (diff) {
       throw new FileFormatError(cfgPath, `the run in ${out} was started with ${diff.path} = ${JSON.stringify(diff.a)}, and this call asks for ${JSON.stringify(diff.b)}; resume with the same settings, or pass a new --out (or --no-resume to start over)`);
     }
-  } else if (resumeFrom === undefined && existing.length > 0 && opts.resume === false) {
-    rmSync(join(out, CHECKPOINTS), { recursive: true, force: true });
   }
-  writeJsonAtomic(cfgPath, cfg);
 
   // Models: the policy with a value head, the reference frozen.
   const policyDir = resumeFrom !== undefined ? stepDir(out, resumeFrom) : modelSpec;
@@ -163,6 +159,14 @@ export async function runRlhf(opts: RlhfRunOptions): Promise<RlhfRunSummary> {
       throw new RangeError(`Expected at least batchSize = ${ppo.batchSize} train reviews longer than 200 characters in ${cfg.dataset} but received ${prompts.length}`);
     }
     trainer = new PpoTrainer({ policy: policy.engine, ref: ref.engine, tokenizer, reward, prompts, config: ppo });
+
+    // The run folder is written only once the models, the reward and the prompts are in hand, so a
+    // bad model, reward or dataset leaves no folder behind (nor removes an earlier run's checkpoints).
+    mkdirSync(out, { recursive: true });
+    if (resumeFrom === undefined && existing.length > 0 && opts.resume === false) {
+      rmSync(join(out, CHECKPOINTS), { recursive: true, force: true });
+    }
+    writeJsonAtomic(cfgPath, cfg);
 
     const logPath = join(out, 'log.jsonl');
     const samplesPath = join(out, 'samples.jsonl');
