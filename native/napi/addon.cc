@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rl_napi::InitPpo(env, exports);
   rl_napi::InitOptim(env, exports);
   rl_napi::InitNeox(env, exports);
+  rl_napi::InitFs(env, exports);
   return exports;
 }
 }  // namespace

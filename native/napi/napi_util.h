@@ -205,5 +205,6 @@ void InitCosine(Napi::Env env, Napi::Object exports);
 void InitPpo(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitNeox(Napi::Env env, Napi::Object exports);
+void InitFs(Napi::Env env, Napi::Object exports);
 
 }  // namespace rl_napi
